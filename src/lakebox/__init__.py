@@ -1,0 +1,21 @@
+"""lakebox: the Databricks ML lifecycle on open parts.
+
+Start from a :class:`Workspace`::
+
+    import lakebox
+    ws = lakebox.Workspace()            # ./.lakebox, or $LAKEBOX_HOME
+    ws.tables.write("main.raw.events", df)
+"""
+
+from lakebox import errors
+from lakebox._version import __version__
+from lakebox.catalog import TableInfo, TableName
+from lakebox.workspace import Workspace
+
+__all__ = [
+    "TableInfo",
+    "TableName",
+    "Workspace",
+    "__version__",
+    "errors",
+]

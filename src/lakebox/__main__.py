@@ -1,0 +1,5 @@
+"""``python -m lakebox`` runs the CLI."""
+
+from lakebox.cli import main
+
+main()

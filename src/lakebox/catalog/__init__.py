@@ -1,0 +1,15 @@
+"""The catalog: Delta tables named ``catalog.schema.table``, and SQL over them."""
+
+from lakebox.catalog._names import DEFAULT_CATALOG, DEFAULT_SCHEMA, TableName
+from lakebox.catalog._sql import run_sql
+from lakebox.catalog._tables import ColumnInfo, TableInfo, Tables
+
+__all__ = [
+    "DEFAULT_CATALOG",
+    "DEFAULT_SCHEMA",
+    "ColumnInfo",
+    "TableInfo",
+    "TableName",
+    "Tables",
+    "run_sql",
+]

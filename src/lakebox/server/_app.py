@@ -1,0 +1,87 @@
+"""The one ASGI app: lakebox REST routes first, then the MLflow server mounted at ``/``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from lakebox._version import __version__
+from lakebox.errors import LakeboxError
+from lakebox.server._auth import TokenAuthMiddleware
+
+if TYPE_CHECKING:
+    from lakebox.workspace import Workspace
+
+__all__ = ["ROUTE_MODULES", "app_from_env", "create_app"]
+
+# Modules exposing ``build_router(ws) -> fastapi.APIRouter``, included in this order.
+ROUTE_MODULES = [
+    "lakebox.server._catalog_routes",
+]
+
+
+def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = True) -> FastAPI:
+    """Build the server app for a workspace.
+
+    Args:
+        ws: the workspace to serve.
+        token: bearer token to require; defaults to ``LAKEBOX_TOKEN`` or ``[server] token``.
+            Empty means no authentication (only allowed on loopback addresses; see
+            :func:`lakebox.server.check_bind`).
+        mount_mlflow: mount the MLflow tracking server and UI at ``/``.
+    """
+    app = FastAPI(title="lakebox", version=__version__, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.workspace = ws
+
+    @app.exception_handler(LakeboxError)
+    async def _lakebox_error(_request: Request, exc: LakeboxError) -> JSONResponse:
+        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        return JSONResponse({"error_code": "INVALID_PARAMETER_VALUE",
+                             "message": f"Invalid request: {problems}"}, status_code=400)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "OK", "version": __version__}
+
+    for module_name in ROUTE_MODULES:
+        module = importlib.import_module(module_name)
+        app.include_router(module.build_router(ws))
+
+    if mount_mlflow:
+        app.mount("/", _mlflow_app(ws))
+
+    token = token if token is not None else (os.environ.get("LAKEBOX_TOKEN")
+                                             or ws.settings.server.token)
+    if token:
+        app.add_middleware(TokenAuthMiddleware, token=token)
+    return app
+
+
+def _mlflow_app(ws: Workspace) -> FastAPI:
+    # MLflow's server reads its stores from these variables (as `mlflow server` sets them for
+    # its workers); they must be set before its handlers build the stores.
+    os.environ["_MLFLOW_SERVER_FILE_STORE"] = ws.tracking_uri
+    os.environ["_MLFLOW_SERVER_REGISTRY_STORE"] = ws.registry_uri
+    os.environ["_MLFLOW_SERVER_ARTIFACT_ROOT"] = ws.artifact_root
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.server.fastapi_app import create_fastapi_app
+
+    return create_fastapi_app()
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers: the workspace comes from ``LAKEBOX_HOME``."""
+    from lakebox.workspace import Workspace
+
+    return create_app(Workspace())

@@ -1,0 +1,53 @@
+"""Running the server: bind checks, background services, uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from lakebox.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from lakebox.workspace import Workspace
+
+__all__ = ["check_bind", "serve"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+def check_bind(host: str, token: str) -> None:
+    """Refuse to expose the server beyond this machine without a token."""
+    if not token and not _is_loopback(host):
+        raise PermissionDenied(
+            f"Refusing to bind {host!r} without a token: anyone who can reach this address "
+            "could read and change your tables and models. Set [server] token in lakebox.toml "
+            "(or LAKEBOX_TOKEN), or bind 127.0.0.1.")
+
+
+def serve(ws: Workspace, *, host: str | None = None, port: int | None = None,
+          workers: int | None = None) -> None:
+    """Run ``lakebox up`` in the foreground until interrupted."""
+    import uvicorn
+
+    settings = ws.settings.server
+    host = host or settings.host
+    port = settings.port if port is None else port
+    workers = workers or settings.workers
+    token = os.environ.get("LAKEBOX_TOKEN") or settings.token
+    check_bind(host, token)
+    os.environ["LAKEBOX_HOME"] = str(ws.home)
+    uvicorn.run("lakebox.server._app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", timeout_graceful_shutdown=10)

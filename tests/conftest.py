@@ -1,0 +1,119 @@
+"""Fixtures shared by every test: an isolated workspace and a real `lakebox up` server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Environment variables MLflow and lakebox set process-wide; restored after every test.
+_ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LAKEBOX_HOME", "LAKEBOX_TOKEN",
+             "_MLFLOW_SERVER_ARTIFACT_ROOT", "_MLFLOW_SERVER_FILE_STORE",
+             "_MLFLOW_SERVER_REGISTRY_STORE", "MLFLOW_TRACKING_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    yield
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def ws(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh workspace in a temporary folder."""
+    import lakebox
+
+    workspace = lakebox.Workspace(tmp_path / "ws")
+    yield workspace
+    workspace.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A `lakebox up` process on a loopback port."""
+
+    url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    token: str | None
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def start_server(home: Path, *, token: str | None = None, workers: int = 1,
+                 extra_env: dict[str, str] | None = None, timeout: float = 60) -> Server:
+    """Start `lakebox up` as a real process and wait until /health answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_KEYS}
+    env.update(LAKEBOX_HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true", **(extra_env or {}))
+    if token:
+        env["LAKEBOX_TOKEN"] = token
+    log = open(home.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lakebox", "up", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"lakebox up exited with {process.returncode}: "
+                               + (home.parent / f"server-{port}.log").read_text()[-3000:])
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return Server(url, home, process, token)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("lakebox up did not become healthy in time")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def lakebox_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Factory: ``lakebox_server(token=None, workers=1)`` starts a server on a fresh workspace
+    (or ``home=``) and stops it after the test."""
+    started: list[Server] = []
+
+    def factory(*, home: Path | None = None, **kwargs: object) -> Server:
+        server = start_server(home or tmp_path / "ws", **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        stop_server(server)
