@@ -40,8 +40,13 @@ def machine() -> dict[str, Any]:
         mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 class Bench:
@@ -53,8 +58,15 @@ class Bench:
         self.results: dict[str, dict[str, Any]] = {}
         self.ratios: dict[str, float] = {}
 
-    def measure(self, label: str, fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1,
-                setup: Callable[[], Any] | None = None) -> dict[str, Any]:
+    def measure(
+        self,
+        label: str,
+        fn: Callable[[], Any],
+        *,
+        repeat: int = 5,
+        warmup: int = 1,
+        setup: Callable[[], Any] | None = None,
+    ) -> dict[str, Any]:
         """Time ``fn`` ``repeat`` times (after ``warmup`` untimed calls); ``setup`` runs
         untimed before each call."""
         for _ in range(warmup):
@@ -68,11 +80,17 @@ class Bench:
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-        result = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-                  "repeat": repeat}
+        result = {
+            "median_s": statistics.median(times),
+            "min_s": min(times),
+            "max_s": max(times),
+            "repeat": repeat,
+        }
         self.results[label] = result
-        print(f"{label:<40} median {result['median_s'] * 1000:9.2f} ms  "
-              f"range {result['min_s'] * 1000:.2f}–{result['max_s'] * 1000:.2f} ms")
+        print(
+            f"{label:<40} median {result['median_s'] * 1000:9.2f} ms  "
+            f"range {result['min_s'] * 1000:.2f}–{result['max_s'] * 1000:.2f} ms"
+        )
         return result
 
     def record(self, label: str, **values: Any) -> None:
@@ -91,8 +109,17 @@ class Bench:
         RESULTS_DIR.mkdir(exist_ok=True)
         stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS_DIR / f"{self.name}-{stamp}.json"
-        path.write_text(json.dumps({"benchmark": self.name, "date": self.started.isoformat(),
-                                    "machine": machine(), "results": self.results,
-                                    "ratios": self.ratios}, indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "benchmark": self.name,
+                    "date": self.started.isoformat(),
+                    "machine": machine(),
+                    "results": self.results,
+                    "ratios": self.ratios,
+                },
+                indent=2,
+            )
+        )
         print(f"saved {path}")
         return path

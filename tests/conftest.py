@@ -15,9 +15,16 @@ import httpx
 import pytest
 
 # Environment variables MLflow and lakebox set process-wide; restored after every test.
-_ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LAKEBOX_HOME", "LAKEBOX_TOKEN",
-             "_MLFLOW_SERVER_ARTIFACT_ROOT", "_MLFLOW_SERVER_FILE_STORE",
-             "_MLFLOW_SERVER_REGISTRY_STORE", "MLFLOW_TRACKING_TOKEN")
+_ENV_KEYS = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "LAKEBOX_HOME",
+    "LAKEBOX_TOKEN",
+    "_MLFLOW_SERVER_ARTIFACT_ROOT",
+    "_MLFLOW_SERVER_FILE_STORE",
+    "_MLFLOW_SERVER_REGISTRY_STORE",
+    "MLFLOW_TRACKING_TOKEN",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -66,8 +73,14 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def start_server(home: Path, *, token: str | None = None, workers: int = 1,
-                 extra_env: dict[str, str] | None = None, timeout: float = 60) -> Server:
+def start_server(
+    home: Path,
+    *,
+    token: str | None = None,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Server:
     """Start `lakebox up` as a real process and wait until /health answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in _ENV_KEYS}
@@ -76,14 +89,30 @@ def start_server(home: Path, *, token: str | None = None, workers: int = 1,
         env["LAKEBOX_TOKEN"] = token
     log = open(home.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with process
     process = subprocess.Popen(
-        [sys.executable, "-m", "lakebox", "up", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "lakebox",
+            "up",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"lakebox up exited with {process.returncode}: "
-                               + (home.parent / f"server-{port}.log").read_text()[-3000:])
+            raise RuntimeError(
+                f"lakebox up exited with {process.returncode}: "
+                + (home.parent / f"server-{port}.log").read_text()[-3000:]
+            )
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return Server(url, home, process, token)
@@ -117,3 +146,75 @@ def lakebox_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield factory
     for server in started:
         stop_server(server)
+
+
+def _postgres_bin() -> Path | None:
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free loopback port (Debian's postgresql package).
+
+    PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres`` user.
+    Skipped locally when PostgreSQL is not installed; in CI (``CI`` set) that is a failure.
+    """
+    import shutil
+
+    bindir = _postgres_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    import tempfile
+
+    # Not under pytest's tmp dir: that is private to root and the postgres user must enter it.
+    base = Path(tempfile.mkdtemp(prefix="lakebox-pg-"))
+    data = base / "data"
+    port = free_port()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "lakebox",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data.parent / "pg.log"),
+            "-o",
+            f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://lakebox@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)

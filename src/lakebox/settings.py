@@ -39,28 +39,42 @@ class _Section(BaseModel):
 class StorageSettings(_Section):
     """Where Delta tables live."""
 
-    root: str = Field("tables", description="Folder (relative to the workspace) or a URI "
-                      "delta-rs accepts (s3://, gs://, az://, abfss://) holding Delta tables.")
-    options: dict[str, str] = Field(default_factory=dict, description="delta-rs storage options "
-                                    "(credentials, endpoint) for an object-store root.")
+    root: str = Field(
+        "tables",
+        description="Folder (relative to the workspace) or a URI "
+        "delta-rs accepts (s3://, gs://, az://, abfss://) holding Delta tables.",
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="delta-rs storage options (credentials, endpoint) for an object-store root.",
+    )
 
 
 class MetadataSettings(_Section):
     """The metadata database (catalog comments and tags, webhooks, jobs, the event outbox)."""
 
-    url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<home>/lakebox.db. "
-                     "PostgreSQL: postgresql+psycopg://user:pw@host/db.")
+    url: str = Field(
+        "",
+        description="SQLAlchemy URL; empty means sqlite:///<home>/lakebox.db. "
+        "PostgreSQL: postgresql+psycopg://user:pw@host/db.",
+    )
 
 
 class MlflowSettings(_Section):
     """How the workspace points MLflow."""
 
-    tracking_uri: str = Field("", description="Empty means sqlite:///<home>/mlflow.db, unless "
-                              "MLFLOW_TRACKING_URI is set in the environment.")
+    tracking_uri: str = Field(
+        "",
+        description="Empty means sqlite:///<home>/mlflow.db, unless "
+        "MLFLOW_TRACKING_URI is set in the environment.",
+    )
     registry_uri: str = Field("", description="Empty means the tracking URI.")
     artifact_root: str = Field("", description="Empty means <home>/mlartifacts.")
-    lineage: bool = Field(True, description="Record every table read inside an active MLflow "
-                          "run as a dataset input of that run.")
+    lineage: bool = Field(
+        True,
+        description="Record every table read inside an active MLflow "
+        "run as a dataset input of that run.",
+    )
 
 
 class EngineSettings(_Section):
@@ -74,12 +88,37 @@ class EngineSettings(_Section):
 class ServerSettings(_Section):
     """``lakebox up``."""
 
-    host: str = Field("127.0.0.1", description="Address to bind. A non-loopback address "
-                      "requires a token.")
+    host: str = Field(
+        "127.0.0.1", description="Address to bind. A non-loopback address requires a token."
+    )
     port: int = Field(8080, ge=0, le=65535, description="TCP port.")
-    token: str = Field("", description="Bearer token required on every request except /health; "
-                       "LAKEBOX_TOKEN in the environment overrides it.")
+    token: str = Field(
+        "",
+        description="Bearer token required on every request except /health; "
+        "LAKEBOX_TOKEN in the environment overrides it.",
+    )
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+
+
+class EventsSettings(_Section):
+    """Webhook delivery (the event dispatcher in ``lakebox up`` and ``lakebox worker``)."""
+
+    dispatcher: bool = Field(
+        True,
+        description="Run the dispatcher inside `lakebox up`; turn "
+        "off when a separate `lakebox worker` delivers.",
+    )
+    max_attempts: int = Field(8, ge=1, description="Attempts before a delivery is dead-lettered.")
+    backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Delay after the first failed attempt; doubles after each further failure.",
+    )
+    backoff_max_seconds: float = Field(300.0, gt=0, description="Longest delay between attempts.")
+    poll_interval_seconds: float = Field(
+        0.1, gt=0, description="How often the outbox is checked when idle."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout of one delivery.")
 
 
 class Settings(_Section):
@@ -90,6 +129,7 @@ class Settings(_Section):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
 
 def _valid_keys(model: type[BaseModel]) -> list[str]:
@@ -124,8 +164,10 @@ def load_settings(home: Path, overrides: dict[str, dict[str, Any]] | None = None
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path} is not valid TOML: {exc}. Fix the file or delete it "
-                                "to get the defaults back.") from None
+            raise SettingsError(
+                f"{path} is not valid TOML: {exc}. Fix the file or delete it "
+                "to get the defaults back."
+            ) from None
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     try:
@@ -156,5 +198,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, dict):
-        return "{}" if not value else "{ " + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + " }"
+        return (
+            "{}" if not value else "{ " + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + " }"
+        )
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

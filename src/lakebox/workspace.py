@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakebox.catalog import Tables, run_sql
 from lakebox.errors import SettingsError
 from lakebox.metadata import MetadataDB
 from lakebox.settings import SETTINGS_FILE, Settings, default_settings_text, load_settings
+
+if TYPE_CHECKING:
+    from lakebox.events import Webhooks
+    from lakebox.models import ModelRegistry
 
 __all__ = ["Workspace", "resolve_home"]
 
@@ -18,6 +23,7 @@ DEFAULT_HOME = ".lakebox"
 # The MLflow tracking URI this process's lakebox last set, so that a later Workspace can tell
 # our own MLFLOW_TRACKING_URI (MLflow exports it on set_tracking_uri) from the user's.
 _uri_set_by_lakebox: str | None = None
+_registry_uri_set_by_lakebox: str | None = None
 # Read by MLflow's SQL store for the default artifact root of new experiments; the same
 # variable `mlflow server --default-artifact-root` sets for its workers.
 _MLFLOW_ARTIFACT_ROOT_ENV = "_MLFLOW_SERVER_ARTIFACT_ROOT"
@@ -48,9 +54,14 @@ class Workspace:
         >>> ws.tables.write("main.sales.orders", df)                        # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, engine: str | None = None,
-                 spark_master: str | None = None,
-                 settings: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        engine: str | None = None,
+        spark_master: str | None = None,
+        settings: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.home = resolve_home(path)
         self._init_folder()
         overrides = {section: dict(values) for section, values in (settings or {}).items()}
@@ -61,8 +72,9 @@ class Workspace:
         self.settings: Settings = load_settings(self.home, overrides)
         self.metadata = MetadataDB(self.metadata_url)
         self.metadata.migrate()
-        self.tables = Tables(root=self.storage_root, db=self.metadata,
-                             storage_options=self.settings.storage.options)
+        self.tables = Tables(
+            root=self.storage_root, db=self.metadata, storage_options=self.settings.storage.options
+        )
         self.configure_mlflow()
         if self.settings.mlflow.lineage:
             from lakebox.tracking import log_table_read
@@ -71,8 +83,10 @@ class Workspace:
 
     def _init_folder(self) -> None:
         if self.home.exists() and not self.home.is_dir():
-            raise SettingsError(f"Workspace path {self.home} is a file; LAKEBOX_HOME must be a "
-                                "folder (it is created if missing).")
+            raise SettingsError(
+                f"Workspace path {self.home} is a file; LAKEBOX_HOME must be a "
+                "folder (it is created if missing)."
+            )
         self.home.mkdir(parents=True, exist_ok=True)
         settings_file = self.home / SETTINGS_FILE
         if not settings_file.exists():
@@ -113,16 +127,26 @@ class Workspace:
         ``[mlflow] tracking_uri`` in ``lakebox.toml``, then ``sqlite:///<home>/mlflow.db`` with
         artifacts under ``<home>/mlartifacts``. The registry URI follows the same order with
         ``MLFLOW_REGISTRY_URI`` and ``[mlflow] registry_uri``, defaulting to the tracking URI.
+
+        A database registry URI is wrapped as ``lakebox:<database URI>?lakebox_home=<home>``
+        (see :mod:`lakebox.events._plugin`): MLflow then loads lakebox's registry store, so
+        every registry change, from any client or from the MLflow UI, emits webhook events.
         """
-        global _uri_set_by_lakebox
+        global _uri_set_by_lakebox, _registry_uri_set_by_lakebox
         import mlflow
 
         env_uri = os.environ.get("MLFLOW_TRACKING_URI")
         user_env = env_uri if env_uri and env_uri != _uri_set_by_lakebox else None
-        self._tracking_uri = (user_env or self.settings.mlflow.tracking_uri
-                              or f"sqlite:///{self.home / 'mlflow.db'}")
-        self._registry_uri = (os.environ.get("MLFLOW_REGISTRY_URI")
-                              or self.settings.mlflow.registry_uri or self._tracking_uri)
+        self._tracking_uri = (
+            user_env or self.settings.mlflow.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+        )
+        env_registry = os.environ.get("MLFLOW_REGISTRY_URI")
+        user_registry = env_registry if env_registry != _registry_uri_set_by_lakebox else None
+        from lakebox.events import registry_store_uri
+
+        self._registry_uri = registry_store_uri(
+            user_registry or self.settings.mlflow.registry_uri or self._tracking_uri, self.home
+        )
         if self._tracking_uri.startswith(("sqlite", "postgresql", "mysql", "mssql")):
             os.environ[_MLFLOW_ARTIFACT_ROOT_ENV] = self.artifact_root
             if "://" not in self.artifact_root:
@@ -130,6 +154,22 @@ class Workspace:
         mlflow.set_tracking_uri(self._tracking_uri)
         mlflow.set_registry_uri(self._registry_uri)
         _uri_set_by_lakebox = self._tracking_uri
+        _registry_uri_set_by_lakebox = self._registry_uri
+
+    # ----------------------------------------------------------------- registry
+    @functools.cached_property
+    def models(self) -> ModelRegistry:
+        """The model registry lifecycle: stages, aliases, transition requests, comments."""
+        from lakebox.models import ModelRegistry
+
+        return ModelRegistry(self)
+
+    @functools.cached_property
+    def webhooks(self) -> Webhooks:
+        """Registry webhooks (HTTP and job triggers) and their delivery log."""
+        from lakebox.models import workspace_webhooks
+
+        return workspace_webhooks(self)
 
     # ----------------------------------------------------------------- SQL
     def sql(self, query: str, *, output: str = "arrow") -> Any:

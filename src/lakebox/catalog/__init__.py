@@ -5,9 +5,9 @@ from lakebox.catalog._sql import run_sql
 from lakebox.catalog._tables import ColumnInfo, TableInfo, Tables
 
 __all__ = [
+    "ColumnInfo",
     "DEFAULT_CATALOG",
     "DEFAULT_SCHEMA",
-    "ColumnInfo",
     "TableInfo",
     "TableName",
     "Tables",

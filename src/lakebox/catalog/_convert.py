@@ -14,8 +14,12 @@ __all__ = ["conform", "delta_type_name", "to_arrow", "to_arrow_schema"]
 
 # Integer and float widenings Delta readers accept without rewriting data.
 _WIDENINGS = {
-    ("byte", "short"), ("byte", "integer"), ("byte", "long"),
-    ("short", "integer"), ("short", "long"), ("integer", "long"),
+    ("byte", "short"),
+    ("byte", "integer"),
+    ("byte", "long"),
+    ("short", "integer"),
+    ("short", "long"),
+    ("integer", "long"),
     ("float", "double"),
 }
 
@@ -29,16 +33,20 @@ def to_arrow(data: Any) -> pa.Table:
         table = pa.Table.from_batches([data])
     elif type(data).__module__.startswith("pandas"):
         if type(data).__name__ != "DataFrame":
-            raise InvalidInput(f"Expected a DataFrame, got a pandas {type(data).__name__}. "
-                               "Use series.to_frame() to write one column.")
+            raise InvalidInput(
+                f"Expected a DataFrame, got a pandas {type(data).__name__}. "
+                "Use series.to_frame() to write one column."
+            )
         table = pa.Table.from_pandas(data, preserve_index=False)
     elif hasattr(data, "to_arrow") and type(data).__module__.startswith("polars"):
         table = data.to_arrow()
     elif hasattr(data, "__arrow_c_stream__"):
         table = pa.table(data)
     else:
-        raise InvalidInput(f"Cannot write a {type(data).__name__}: pass a pandas or polars "
-                           "DataFrame or a pyarrow Table.")
+        raise InvalidInput(
+            f"Cannot write a {type(data).__name__}: pass a pandas or polars "
+            "DataFrame or a pyarrow Table."
+        )
     names = table.column_names
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -60,15 +68,19 @@ def to_arrow_schema(schema: Any) -> pa.Schema:
         con = duckdb.connect()
         try:
             con.execute(f"CREATE TABLE __schema ({ddl})")
-            arrow = con.execute("SELECT * FROM __schema LIMIT 0").to_arrow_table().schema
+            arrow = con.sql("SELECT * FROM __schema LIMIT 0").to_arrow_table().schema
         except duckdb.Error as exc:
-            raise InvalidInput(f"Cannot parse schema {schema!r}: {exc}. Write it as "
-                               "'name TYPE, ...', e.g. 'id BIGINT, name STRING'.") from None
+            raise InvalidInput(
+                f"Cannot parse schema {schema!r}: {exc}. Write it as "
+                "'name TYPE, ...', e.g. 'id BIGINT, name STRING'."
+            ) from None
         finally:
             con.close()
         return arrow
-    raise InvalidInput(f"Unsupported schema {type(schema).__name__}: pass a pyarrow.Schema, a "
-                       "deltalake.Schema or a DDL string such as 'id BIGINT, name STRING'.")
+    raise InvalidInput(
+        f"Unsupported schema {type(schema).__name__}: pass a pyarrow.Schema, a "
+        "deltalake.Schema or a DDL string such as 'id BIGINT, name STRING'."
+    )
 
 
 def delta_type_name(arrow_type: pa.DataType) -> str:
@@ -95,8 +107,10 @@ def conform(data: pa.Table, target: pa.Schema, *, table: str, merge_schema: bool
     for field in target:
         if field.name not in incoming:
             if not field.nullable:
-                problems.append(f"column {field.name!r} ({delta_type_name(field.type)}, NOT NULL) "
-                                "is missing from the data")
+                problems.append(
+                    f"column {field.name!r} ({delta_type_name(field.type)}, NOT NULL) "
+                    "is missing from the data"
+                )
             columns.append(pa.nulls(data.num_rows, field.type))
             fields.append(field)
             continue
@@ -106,8 +120,9 @@ def conform(data: pa.Table, target: pa.Schema, *, table: str, merge_schema: bool
             continue
         column = data.column(field.name)
         if not field.nullable and column.null_count:
-            problems.append(f"column {field.name!r} is NOT NULL but the data has "
-                            f"{column.null_count} null(s)")
+            problems.append(
+                f"column {field.name!r} is NOT NULL but the data has {column.null_count} null(s)"
+            )
             continue
         columns.append(column.cast(field.type) if column.type != field.type else column)
         fields.append(field)
@@ -119,8 +134,11 @@ def conform(data: pa.Table, target: pa.Schema, *, table: str, merge_schema: bool
             + " (pass merge_schema=True to add them)"
         )
     if problems:
-        raise SchemaMismatch(f"Data does not match the schema of table {table!r}: "
-                             + "; ".join(problems) + ". Nothing was written.")
+        raise SchemaMismatch(
+            f"Data does not match the schema of table {table!r}: "
+            + "; ".join(problems)
+            + ". Nothing was written."
+        )
     for name in extra:
         columns.append(data.column(name))
         fields.append(incoming[name])

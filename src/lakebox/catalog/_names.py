@@ -12,9 +12,11 @@ __all__ = ["DEFAULT_CATALOG", "DEFAULT_SCHEMA", "TableName", "check_part"]
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-_FORMAT = ("Names are catalog.schema.table (or schema.table, or table, resolved against "
-           f"'{DEFAULT_CATALOG}' and '{DEFAULT_SCHEMA}'); each part starts with a letter or '_' "
-           "and holds only letters, digits and '_'.")
+_FORMAT = (
+    "Names are catalog.schema.table (or schema.table, or table, resolved against "
+    f"'{DEFAULT_CATALOG}' and '{DEFAULT_SCHEMA}'); each part starts with a letter or '_' "
+    "and holds only letters, digits and '_'."
+)
 
 
 def check_part(part: str, *, what: str, full: str) -> str:
@@ -33,8 +35,13 @@ class TableName:
     table: str
 
     @classmethod
-    def parse(cls, name: str | TableName, *, default_catalog: str = DEFAULT_CATALOG,
-              default_schema: str = DEFAULT_SCHEMA) -> TableName:
+    def parse(
+        cls,
+        name: str | TableName,
+        *,
+        default_catalog: str = DEFAULT_CATALOG,
+        default_schema: str = DEFAULT_SCHEMA,
+    ) -> TableName:
         """Parse one-, two- or three-part names.
 
         >>> TableName.parse("sales.orders")
@@ -49,9 +56,11 @@ class TableName:
             raise InvalidName(f"Invalid table name {name!r}: too many parts. {_FORMAT}")
         parts = [default_catalog, default_schema][: 3 - len(parts)] + parts
         catalog, schema, table = parts
-        return cls(check_part(catalog, what="catalog", full=name),
-                   check_part(schema, what="schema", full=name),
-                   check_part(table, what="table", full=name))
+        return cls(
+            check_part(catalog, what="catalog", full=name),
+            check_part(schema, what="schema", full=name),
+            check_part(table, what="table", full=name),
+        )
 
     @property
     def full_name(self) -> str:

@@ -20,9 +20,27 @@ from lakebox.errors import InvalidInput, InvalidName
 __all__ = ["run_sql"]
 
 _STARTS_FROM = {"from", "join"}
-_ENDS_FROM = {"where", "group", "order", "having", "limit", "select", "on", "using", "union",
-              "except", "intersect", "qualify", "window", "set", "values", "offset", "pivot",
-              "unpivot", "returning"}
+_ENDS_FROM = {
+    "where",
+    "group",
+    "order",
+    "having",
+    "limit",
+    "select",
+    "on",
+    "using",
+    "union",
+    "except",
+    "intersect",
+    "qualify",
+    "window",
+    "set",
+    "values",
+    "offset",
+    "pivot",
+    "unpivot",
+    "returning",
+}
 
 
 @dataclass
@@ -88,8 +106,9 @@ def _bind_tables(tables: Tables, query: str, con: duckdb.DuckDBPyConnection) -> 
         if tok.kind == "identifier" and (prev in _STARTS_FROM or (prev == "," and in_from[-1])):
             j = i
             parts = [tok.ident]
-            while (j + 2 < len(toks) and toks[j + 1].text == "."
-                   and toks[j + 2].kind == "identifier"):
+            while (
+                j + 2 < len(toks) and toks[j + 1].text == "." and toks[j + 2].kind == "identifier"
+            ):
                 parts.append(toks[j + 2].ident)
                 j += 2
             end = toks[j].end
@@ -98,7 +117,7 @@ def _bind_tables(tables: Tables, query: str, con: duckdb.DuckDBPyConnection) -> 
                 end = toks[j].end
             alias = _bind_one(tables, parts, travel, con, registered)
             if alias is not None:
-                pieces.append(query[cursor:tok.start])
+                pieces.append(query[cursor : tok.start])
                 pieces.append(alias)
                 cursor = end
             prev = "identifier"
@@ -130,8 +149,13 @@ def _time_travel(toks: list[_Token], j: int) -> tuple[tuple[str, str] | None, in
     return None, j
 
 
-def _bind_one(tables: Tables, parts: list[str], travel: tuple[str, str] | None,
-              con: duckdb.DuckDBPyConnection, registered: dict[tuple[str, str], str]) -> str | None:
+def _bind_one(
+    tables: Tables,
+    parts: list[str],
+    travel: tuple[str, str] | None,
+    con: duckdb.DuckDBPyConnection,
+    registered: dict[tuple[str, str], str],
+) -> str | None:
     dotted = ".".join(parts)
     try:
         tn = TableName.parse(dotted)

@@ -12,8 +12,10 @@ app = typer.Typer(help="Delta tables in the catalog.", no_args_is_help=True)
 
 @app.command("list")
 @friendly_errors
-def list_tables(catalog: str = typer.Option(None, help="Only this catalog."),
-                schema: str = typer.Option(None, help="Only this schema.")) -> None:
+def list_tables(
+    catalog: str = typer.Option(None, help="Only this catalog."),
+    schema: str = typer.Option(None, help="Only this schema."),
+) -> None:
     """List tables."""
     tables = workspace().tables.list(catalog=catalog, schema=schema)
     out = Table("table", "comment", "created", "location", title=f"{len(tables)} table(s)")
@@ -37,8 +39,13 @@ def show(name: str) -> None:
         console.print("partitioned by: " + ", ".join(info.partition_columns))
     out = Table("column", "type", "nullable", "comment", "tags")
     for c in info.columns:
-        out.add_row(c.name, c.type, "yes" if c.nullable else "no", c.comment or "",
-                    ", ".join(f"{k}={v}" for k, v in c.tags.items()))
+        out.add_row(
+            c.name,
+            c.type,
+            "yes" if c.nullable else "no",
+            c.comment or "",
+            ", ".join(f"{k}={v}" for k, v in c.tags.items()),
+        )
     console.print(out)
 
 
@@ -49,30 +56,38 @@ def history(name: str, limit: int = typer.Option(20, help="Newest commits to sho
     out = Table("version", "timestamp", "operation", "parameters", title=name)
     for entry in workspace().tables.history(name, limit=limit):
         params = ", ".join(f"{k}={v}" for k, v in entry.get("operationParameters", {}).items())
-        out.add_row(str(entry["version"]), f"{entry['timestamp']:%Y-%m-%d %H:%M:%S}",
-                    entry.get("operation", ""), params[:80])
+        out.add_row(
+            str(entry["version"]),
+            f"{entry['timestamp']:%Y-%m-%d %H:%M:%S}",
+            entry.get("operation", ""),
+            params[:80],
+        )
     console.print(out)
 
 
 @app.command()
 @friendly_errors
-def optimize(name: str, zorder_by: list[str] = typer.Option(None, "--zorder-by",
-                                                            help="Z-order by these columns.")
-             ) -> None:
+def optimize(
+    name: str,
+    zorder_by: list[str] = typer.Option(None, "--zorder-by", help="Z-order by these columns."),
+) -> None:
     """Compact small files (and Z-order)."""
     with console.status(f"Optimizing {name}..."):
         metrics = workspace().tables.optimize(name, zorder_by=zorder_by or None)
-    console.print(f"{metrics.get('numFilesRemoved', 0)} file(s) rewritten into "
-                  f"{metrics.get('numFilesAdded', 0)}.")
+    console.print(
+        f"{metrics.get('numFilesRemoved', 0)} file(s) rewritten into "
+        f"{metrics.get('numFilesAdded', 0)}."
+    )
 
 
 @app.command()
 @friendly_errors
-def vacuum(name: str,
-           retention_hours: int = typer.Option(168, help="Keep files newer versions need for "
-                                                         "this long."),
-           force: bool = typer.Option(False, help="Allow a retention under 168 hours."),
-           dry_run: bool = typer.Option(False, help="Only list the files.")) -> None:
+def vacuum(
+    name: str,
+    retention_hours: int = typer.Option(168, help="Keep files newer versions need for this long."),
+    force: bool = typer.Option(False, help="Allow a retention under 168 hours."),
+    dry_run: bool = typer.Option(False, help="Only list the files."),
+) -> None:
     """Delete files that no retained version needs."""
     files = workspace().tables.vacuum(name, retention_hours, force=force, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"

@@ -21,8 +21,10 @@ def run(ctx: DemoContext) -> None:
     ws.tables.write("main.raw.customers", customers)
     ids = customers["customer_id"].to_numpy()
     ws.tables.write("main.raw.activity", _data.activity(ids, 14), partition_by=["day"])
-    ctx.say(f"wrote main.raw.customers ({len(customers):,} rows) and two weeks of "
-            "main.raw.activity, partitioned by day")
+    ctx.say(
+        f"wrote main.raw.customers ({len(customers):,} rows) and two weeks of "
+        "main.raw.activity, partitioned by day"
+    )
     version = ws.tables.write("main.raw.activity", _data.activity(ids, 7, first_day=14))
     ctx.say(f"appended a third week → main.raw.activity is at version {version}")
     updates = customers.sample(200, random_state=0).assign(plan="pro")
@@ -32,7 +34,9 @@ def run(ctx: DemoContext) -> None:
     then = ws.tables.read("main.raw.activity", version=0, columns=["customer_id"])
     now = ws.tables.read("main.raw.activity", columns=["customer_id"])
     ctx.say(f"time travel: version 0 has {len(then):,} rows, the latest {len(now):,}")
-    by_plan = ws.sql("SELECT plan, count(*) AS customers FROM main.raw.customers "
-                     "GROUP BY plan ORDER BY plan", output="pandas")
+    by_plan = ws.sql(
+        "SELECT plan, count(*) AS customers FROM main.raw.customers GROUP BY plan ORDER BY plan",
+        output="pandas",
+    )
     ctx.say("SQL: " + ", ".join(f"{r.plan}={r.customers}" for r in by_plan.itertuples()))
     ctx.state["activity_version"] = version

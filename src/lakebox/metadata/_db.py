@@ -99,13 +99,16 @@ class MetadataDB:
                         migration.upgrade(conn)
                         values = {"version": migration.version, "applied_at": utcnow()}
                         if migration.version == 1:
-                            conn.execute(schema_versions.insert().values(component=component,
-                                                                         **values))
+                            conn.execute(
+                                schema_versions.insert().values(component=component, **values)
+                            )
                         else:
-                            conn.execute(schema_versions.update()
-                                         .where(schema_versions.c.component == component)
-                                         .where(schema_versions.c.version == migration.version - 1)
-                                         .values(**values))
+                            conn.execute(
+                                schema_versions.update()
+                                .where(schema_versions.c.component == component)
+                                .where(schema_versions.c.version == migration.version - 1)
+                                .values(**values)
+                            )
                 except IntegrityError:
                     pass  # another process applied it concurrently
                 applied[component] = migration.version

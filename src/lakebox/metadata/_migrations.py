@@ -19,6 +19,8 @@ __all__ = ["COMPONENT_MODULES", "Migration", "all_migrations"]
 # Modules defining ``MIGRATIONS: list[Migration]``; order only matters for foreign keys.
 COMPONENT_MODULES = [
     "lakebox.catalog._schema",
+    "lakebox.events._schema",
+    "lakebox.models._schema",
 ]
 
 

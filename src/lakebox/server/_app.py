@@ -35,8 +35,13 @@ def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = 
             :func:`lakebox.server.check_bind`).
         mount_mlflow: mount the MLflow tracking server and UI at ``/``.
     """
-    app = FastAPI(title="lakebox", version=__version__, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="lakebox",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.workspace = ws
 
     @app.exception_handler(LakeboxError)
@@ -45,10 +50,13 @@ def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = 
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors())
-        return JSONResponse({"error_code": "INVALID_PARAMETER_VALUE",
-                             "message": f"Invalid request: {problems}"}, status_code=400)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse(
+            {"error_code": "INVALID_PARAMETER_VALUE", "message": f"Invalid request: {problems}"},
+            status_code=400,
+        )
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -61,8 +69,11 @@ def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = 
     if mount_mlflow:
         app.mount("/", _mlflow_app(ws))
 
-    token = token if token is not None else (os.environ.get("LAKEBOX_TOKEN")
-                                             or ws.settings.server.token)
+    token = (
+        token
+        if token is not None
+        else (os.environ.get("LAKEBOX_TOKEN") or ws.settings.server.token)
+    )
     if token:
         app.add_middleware(TokenAuthMiddleware, token=token)
     return app

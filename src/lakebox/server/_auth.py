@@ -36,19 +36,32 @@ class TokenAuthMiddleware:
 
             async def set_cookie(message: dict) -> None:  # type: ignore[type-arg]
                 if message["type"] == "http.response.start":
-                    cookie = f"{TOKEN_COOKIE}={self.token.decode()}; Path=/; HttpOnly; SameSite=Strict"
+                    cookie = (
+                        f"{TOKEN_COOKIE}={self.token.decode()}; Path=/; HttpOnly; SameSite=Strict"
+                    )
                     message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
                 await send(message)
 
             await self.app(scope, receive, set_cookie)
             return
-        body = json.dumps({"error_code": "UNAUTHENTICATED",
-                           "message": "Missing or invalid token: send 'Authorization: Bearer "
-                                      "<token>' (the token is [server] token in lakebox.toml or "
-                                      "LAKEBOX_TOKEN)."}).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"www-authenticate", b"Bearer")]})
+        body = json.dumps(
+            {
+                "error_code": "UNAUTHENTICATED",
+                "message": "Missing or invalid token: send 'Authorization: Bearer "
+                "<token>' (the token is [server] token in lakebox.toml or "
+                "LAKEBOX_TOKEN).",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod

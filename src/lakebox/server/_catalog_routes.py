@@ -14,10 +14,20 @@ if TYPE_CHECKING:
 
 __all__ = ["build_router", "table_json"]
 
-_UC_TYPES = {"long": "LONG", "integer": "INT", "short": "SHORT", "byte": "BYTE",
-             "float": "FLOAT", "double": "DOUBLE", "string": "STRING", "boolean": "BOOLEAN",
-             "binary": "BINARY", "date": "DATE", "timestamp": "TIMESTAMP",
-             "timestamp_ntz": "TIMESTAMP_NTZ"}
+_UC_TYPES = {
+    "long": "LONG",
+    "integer": "INT",
+    "short": "SHORT",
+    "byte": "BYTE",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "string": "STRING",
+    "boolean": "BOOLEAN",
+    "binary": "BINARY",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "timestamp_ntz": "TIMESTAMP_NTZ",
+}
 
 
 def _type_name(delta_type: str) -> str:
@@ -34,19 +44,30 @@ def _millis(info: TableInfo) -> int:
 def table_json(info: TableInfo) -> dict[str, Any]:
     """A table as Unity Catalog's TableInfo JSON."""
     out: dict[str, Any] = {
-        "name": info.name, "catalog_name": info.catalog, "schema_name": info.schema,
-        "full_name": info.full_name, "table_type": "MANAGED", "data_source_format": "DELTA",
-        "storage_location": info.location, "created_at": _millis(info),
+        "name": info.name,
+        "catalog_name": info.catalog,
+        "schema_name": info.schema,
+        "full_name": info.full_name,
+        "table_type": "MANAGED",
+        "data_source_format": "DELTA",
+        "storage_location": info.location,
+        "created_at": _millis(info),
         "properties": dict(info.tags),
     }
     if info.comment:
         out["comment"] = info.comment
     if info.columns:
         out["columns"] = [
-            {"name": c.name, "type_name": _type_name(c.type), "type_text": c.type,
-             "position": i, "nullable": c.nullable,
-             **({"comment": c.comment} if c.comment else {})}
-            for i, c in enumerate(info.columns)]
+            {
+                "name": c.name,
+                "type_name": _type_name(c.type),
+                "type_text": c.type,
+                "position": i,
+                "nullable": c.nullable,
+                **({"comment": c.comment} if c.comment else {}),
+            }
+            for i, c in enumerate(info.columns)
+        ]
     if info.version is not None:
         out["properties"]["delta.lastCommitVersion"] = str(info.version)
     if info.partition_columns:
@@ -65,14 +86,20 @@ def build_router(ws: Workspace) -> APIRouter:
 
     @router.get("/schemas")
     def list_schemas(catalog_name: str = Query(...)) -> dict[str, Any]:
-        return {"schemas": [{"name": s, "catalog_name": catalog_name,
-                             "full_name": f"{catalog_name}.{s}"}
-                            for s in ws.tables.list_schemas(catalog_name)]}
+        return {
+            "schemas": [
+                {"name": s, "catalog_name": catalog_name, "full_name": f"{catalog_name}.{s}"}
+                for s in ws.tables.list_schemas(catalog_name)
+            ]
+        }
 
     @router.get("/tables")
-    def list_tables(catalog_name: str | None = None, schema_name: str | None = None,
-                    max_results: int = Query(0, ge=0), page_token: str | None = None
-                    ) -> dict[str, Any]:
+    def list_tables(
+        catalog_name: str | None = None,
+        schema_name: str | None = None,
+        max_results: int = Query(0, ge=0),
+        page_token: str | None = None,
+    ) -> dict[str, Any]:
         tables = ws.tables.list(catalog=catalog_name, schema=schema_name)
         start = int(page_token) if page_token and page_token.isdigit() else 0
         end = start + max_results if max_results else len(tables)

@@ -22,8 +22,10 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         try:
-            return all(ipaddress.ip_address(info[4][0]).is_loopback
-                       for info in socket.getaddrinfo(host, None))
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
         except OSError:
             return False
 
@@ -34,11 +36,13 @@ def check_bind(host: str, token: str) -> None:
         raise PermissionDenied(
             f"Refusing to bind {host!r} without a token: anyone who can reach this address "
             "could read and change your tables and models. Set [server] token in lakebox.toml "
-            "(or LAKEBOX_TOKEN), or bind 127.0.0.1.")
+            "(or LAKEBOX_TOKEN), or bind 127.0.0.1."
+        )
 
 
-def serve(ws: Workspace, *, host: str | None = None, port: int | None = None,
-          workers: int | None = None) -> None:
+def serve(
+    ws: Workspace, *, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> None:
     """Run ``lakebox up`` in the foreground until interrupted."""
     import uvicorn
 
@@ -49,5 +53,12 @@ def serve(ws: Workspace, *, host: str | None = None, port: int | None = None,
     token = os.environ.get("LAKEBOX_TOKEN") or settings.token
     check_bind(host, token)
     os.environ["LAKEBOX_HOME"] = str(ws.home)
-    uvicorn.run("lakebox.server._app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "lakebox.server._app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
