@@ -16,7 +16,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
 
-__all__ = ["STEPS", "DemoContext", "run_demo"]
+__all__ = ["DemoContext", "STEPS", "run_demo"]
 
 STEPS = [
     "lakebox.demo._tables",
