@@ -19,6 +19,9 @@ app = typer.Typer(help="lakebox: the Databricks ML lifecycle on open parts.",
 # Sub-command groups: (name, module with a Typer ``app``).
 SUBCOMMANDS = [
     ("tables", "lakebox.cli._tables"),
+    ("models", "lakebox.cli._models"),
+    ("webhooks", "lakebox.cli._webhooks"),
+    ("worker", "lakebox.cli._worker"),
 ]
 for _name, _module in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name)
@@ -27,6 +30,7 @@ for _name, _module in SUBCOMMANDS:
 @app.callback()
 def _root(home: Path = typer.Option(None, "--home", envvar="LAKEBOX_HOME",
                                     help="Workspace folder (default ./.lakebox).")) -> None:
+    state.clear()  # one workspace per invocation (tests invoke the app many times)
     state["home"] = home
 
 

@@ -22,6 +22,8 @@ __all__ = ["ROUTE_MODULES", "app_from_env", "create_app"]
 # Modules exposing ``build_router(ws) -> fastapi.APIRouter``, included in this order.
 ROUTE_MODULES = [
     "lakebox.server._catalog_routes",
+    "lakebox.server._registry_routes",
+    "lakebox.server._webhook_routes",
 ]
 
 

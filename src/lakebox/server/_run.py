@@ -53,12 +53,23 @@ def serve(
     token = os.environ.get("LAKEBOX_TOKEN") or settings.token
     check_bind(host, token)
     os.environ["LAKEBOX_HOME"] = str(ws.home)
-    uvicorn.run(
-        "lakebox.server._app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
-    )
+    # Webhook deliveries: one dispatcher in this (main) process, not one per worker.
+    dispatcher = None
+    if ws.settings.events.dispatcher:
+        from lakebox.models import workspace_dispatcher
+
+        dispatcher = workspace_dispatcher(ws)
+        dispatcher.start()
+    try:
+        uvicorn.run(
+            "lakebox.server._app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
