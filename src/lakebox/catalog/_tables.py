@@ -24,6 +24,7 @@ from lakebox.errors import (
     AlreadyExists,
     Conflict,
     InvalidInput,
+    LakeboxError,
     NotFound,
     close_matches,
 )
@@ -124,33 +125,35 @@ class Tables:
     ) -> DeltaTable:
         """The ``deltalake.DeltaTable`` behind a catalog table, optionally at a version or time."""
         tn = self.resolve(name)
-        try:
-            dt = DeltaTable(self.location(tn), storage_options=self._storage_options)
-        except TableNotFoundError:
-            raise self._not_found(tn) from None
         if version is not None and timestamp is not None:
             raise InvalidInput("Pass either version= or timestamp=, not both.")
-        if version is not None:
-            self._load_version(dt, tn, version)
-        elif timestamp is not None:
+        if version is not None and (
+            not isinstance(version, int) or isinstance(version, bool) or version < 0
+        ):
+            raise InvalidInput(f"version must be a non-negative integer, got {version!r}.")
+        try:
+            # Opening directly at the version replays the log once, as plain delta-rs does.
+            dt = DeltaTable(
+                self.location(tn), version=version, storage_options=self._storage_options
+            )
+        except TableNotFoundError:
+            raise self._not_found(tn) from None
+        except DeltaError as exc:
+            raise self._version_error(tn, version, exc) from None
+        if timestamp is not None:
             self._load_timestamp(dt, tn, timestamp)
         return dt
 
-    def _load_version(self, dt: DeltaTable, tn: TableName, version: int) -> None:
-        latest = dt.version()
-        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-            raise InvalidInput(f"version must be a non-negative integer, got {version!r}.")
-        if version > latest:
-            raise NotFound(
+    def _version_error(self, tn: TableName, version: int | None, exc: Exception) -> LakeboxError:
+        latest = DeltaTable(self.location(tn), storage_options=self._storage_options).version()
+        if version is not None and version > latest:
+            return NotFound(
                 f"Table {tn.full_name!r} has no version {version}: its latest version is {latest}."
             )
-        try:
-            dt.load_as_version(version)
-        except DeltaError as exc:
-            raise NotFound(
-                f"Version {version} of table {tn.full_name!r} can no longer be read "
-                f"({exc}); it was probably removed by vacuum."
-            ) from None
+        return NotFound(
+            f"Version {version} of table {tn.full_name!r} can no longer be read "
+            f"({_short(exc)}); it was probably removed by vacuum."
+        )
 
     def _load_timestamp(self, dt: DeltaTable, tn: TableName, timestamp: datetime | str) -> None:
         try:
@@ -213,23 +216,34 @@ class Tables:
                 "pass exactly one of them."
             )
         table = to_arrow(data) if data is not None else None
+        self._create(
+            tn, table, schema=schema, partition_by=partition_by, comment=comment, tags=tags
+        )
+        return self.get(tn)
+
+    def _create(
+        self,
+        tn: TableName,
+        table: pa.Table | None,
+        *,
+        schema: Any = None,
+        partition_by: Sequence[str] | None = None,
+        comment: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         arrow_schema = table.schema if table is not None else to_arrow_schema(schema)
         self._check_partitions(tn, arrow_schema, partition_by)
         location = self.location(tn)
+        partitions = list(partition_by or []) or None
         with self._db.begin() as conn:
             self._insert_catalog_row(conn, tn, location, comment)
-            if DeltaTable.is_deltatable(location, storage_options=self._storage_options):
-                raise AlreadyExists(
-                    f"A Delta table already exists at {location}, the location "
-                    f"of {tn.full_name!r}; remove it or choose another name."
-                )
             try:
                 if table is not None:
                     write_deltalake(
                         location,
                         table,
                         mode="error",
-                        partition_by=list(partition_by or []) or None,
+                        partition_by=partitions,
                         storage_options=self._storage_options,
                     )
                 else:
@@ -237,18 +251,23 @@ class Tables:
                         location,
                         arrow_schema,
                         mode="error",
-                        partition_by=list(partition_by or []) or None,
+                        partition_by=partitions,
                         storage_options=self._storage_options,
                     )
             except (DeltaError, ValueError, pa.ArrowException) as exc:
-                raise InvalidInput(f"Cannot create table {tn.full_name!r}: {exc}") from None
+                if "exists" in str(exc).lower():
+                    raise AlreadyExists(
+                        f"A Delta table already exists at {location}, the location of "
+                        f"{tn.full_name!r}, but the catalog does not list it; move it away "
+                        "or choose another name."
+                    ) from None
+                raise InvalidInput(f"Cannot create table {tn.full_name!r}: {_short(exc)}") from None
             for key, value in (tags or {}).items():
                 conn.execute(
                     meta.tags.insert().values(
                         full_name=tn.full_name, column_name="", key=key, value=str(value)
                     )
                 )
-        return self.get(tn)
 
     def _insert_catalog_row(
         self, conn: Any, tn: TableName, location: str, comment: str | None
@@ -322,7 +341,7 @@ class Tables:
         try:
             dt = DeltaTable(self.location(tn), storage_options=self._storage_options)
         except TableNotFoundError:
-            self.create(tn, table, partition_by=partition_by)
+            self._create(tn, table, partition_by=partition_by)
             return 0
         if not overwrite_schema:
             table = conform(
@@ -503,9 +522,7 @@ class Tables:
         version."""
         tn = self.resolve(name)
         dt = self.delta_table(tn)
-        self._load_version(
-            DeltaTable(self.location(tn), storage_options=self._storage_options), tn, version
-        )
+        self.delta_table(tn, version=version)  # a clear error for a missing version
         try:
             dt.restore(version)
         except DeltaError as exc:
