@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -627,7 +628,9 @@ class Tables:
             num_files=len(dt.file_uris()),
         )
 
-    def list(self, catalog: str | None = None, schema: str | None = None) -> list[TableInfo]:
+    def list(
+        self, catalog: str | None = None, schema: str | None = None
+    ) -> builtins.list[TableInfo]:
         """Tables in the catalog, optionally only those of one catalog or schema."""
         query = select(meta.tables).order_by(meta.tables.c.full_name)
         if catalog is not None:
@@ -650,7 +653,7 @@ class Tables:
             for r in rows
         ]
 
-    def list_catalogs(self) -> list[str]:
+    def list_catalogs(self) -> builtins.list[str]:
         """Names of catalogs that hold at least one schema."""
         with self._db.begin() as conn:
             rows = conn.execute(
@@ -658,7 +661,7 @@ class Tables:
             ).all()
         return [r.catalog for r in rows]
 
-    def list_schemas(self, catalog: str = "main") -> list[str]:
+    def list_schemas(self, catalog: str = "main") -> builtins.list[str]:
         """Names of the schemas in a catalog."""
         catalog = check_part(catalog, what="catalog", full=catalog)
         with self._db.begin() as conn:

@@ -7,7 +7,7 @@ import json
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["TOKEN_COOKIE", "TokenAuthMiddleware"]
 
@@ -34,7 +34,7 @@ class TokenAuthMiddleware:
                 await self.app(scope, receive, send)
                 return
 
-            async def set_cookie(message: dict) -> None:  # type: ignore[type-arg]
+            async def set_cookie(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     cookie = (
                         f"{TOKEN_COOKIE}={self.token.decode()}; Path=/; HttpOnly; SameSite=Strict"

@@ -72,8 +72,9 @@ def log_table_read(table: TableName, version: int, location: str) -> None:
     if run is None:
         return
     digest = hashlib.sha256(f"{location}@{version}".encode()).hexdigest()[:8]
-    dataset = MetaDataset(source=LakeboxTableSource(table.full_name, version, location),
-                          name=f"{table.full_name}@v{version}", digest=digest)
+    source = LakeboxTableSource(table.full_name, version, location)
+    name = f"{table.full_name}@v{version}"
+    dataset = MetaDataset(source=source, name=name, digest=digest)  # type: ignore[abstract]
     mlflow.log_input(dataset, context="training")
 
 
@@ -87,7 +88,8 @@ def training_data(run_id: str, table: str | None = None) -> Any:
     import mlflow
 
     sources = []
-    for dataset_input in mlflow.get_run(run_id).inputs.dataset_inputs:
+    inputs = mlflow.get_run(run_id).inputs
+    for dataset_input in inputs.dataset_inputs if inputs else []:
         if dataset_input.dataset.source_type == SOURCE_TYPE:
             import json
 
