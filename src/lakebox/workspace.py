@@ -14,6 +14,7 @@ from lakebox.settings import SETTINGS_FILE, Settings, default_settings_text, loa
 
 if TYPE_CHECKING:
     from lakebox.events import Webhooks
+    from lakebox.features import FeatureEngineeringClient, Functions
     from lakebox.models import ModelRegistry
 
 __all__ = ["Workspace", "resolve_home"]
@@ -171,6 +172,21 @@ class Workspace:
 
         return workspace_webhooks(self)
 
+    # ----------------------------------------------------------------- feature store
+    @functools.cached_property
+    def features(self) -> FeatureEngineeringClient:
+        """The feature store: feature tables, training sets, score_batch, online store."""
+        from lakebox.features import FeatureEngineeringClient
+
+        return FeatureEngineeringClient(self)
+
+    @functools.cached_property
+    def functions(self) -> Functions:
+        """Python UDFs registered in the catalog (used by FeatureFunction)."""
+        from lakebox.features import Functions
+
+        return Functions(self.metadata)
+
     # ----------------------------------------------------------------- SQL
     def sql(self, query: str, *, output: str = "arrow") -> Any:
         """Run SQL over the catalog's tables with DuckDB.
@@ -189,6 +205,8 @@ class Workspace:
 
     def close(self) -> None:
         """Release database connections."""
+        if "features" in self.__dict__:
+            self.features.close()
         self.metadata.dispose()
 
     def __repr__(self) -> str:
