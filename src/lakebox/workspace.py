@@ -15,6 +15,7 @@ from lakebox.settings import SETTINGS_FILE, Settings, default_settings_text, loa
 if TYPE_CHECKING:
     from lakebox.events import Webhooks
     from lakebox.features import FeatureEngineeringClient, Functions
+    from lakebox.jobs import Jobs
     from lakebox.models import ModelRegistry
 
 __all__ = ["Workspace", "resolve_home"]
@@ -187,6 +188,14 @@ class Workspace:
 
         return Functions(self.metadata)
 
+    # ----------------------------------------------------------------- jobs
+    @functools.cached_property
+    def jobs(self) -> Jobs:
+        """Jobs: multi-task workflows, clusters, schedules, triggers, runs and repair."""
+        from lakebox.jobs import Jobs
+
+        return Jobs(self)
+
     # ----------------------------------------------------------------- SQL
     def sql(self, query: str, *, output: str = "arrow") -> Any:
         """Run SQL over the catalog's tables with DuckDB.
@@ -205,6 +214,8 @@ class Workspace:
 
     def close(self) -> None:
         """Release database connections."""
+        if "jobs" in self.__dict__:
+            self.jobs.close()
         if "features" in self.__dict__:
             self.features.close()
         self.metadata.dispose()

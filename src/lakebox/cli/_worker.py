@@ -63,5 +63,9 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     console.print(f"lakebox worker delivering events of {ws.home} (Ctrl-C to stop)")
+    from lakebox.server._run import start_background_services
+
+    stop_services = start_background_services(ws)  # the jobs scheduler and runner
     dispatcher.run_forever(stop)
     dispatcher.stop()
+    stop_services()

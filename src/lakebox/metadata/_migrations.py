@@ -21,6 +21,7 @@ COMPONENT_MODULES = [
     "lakebox.catalog._schema",
     "lakebox.events._schema",
     "lakebox.models._schema",
+    "lakebox.jobs._store",
     "lakebox.features._schema",
 ]
 

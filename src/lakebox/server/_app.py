@@ -24,6 +24,7 @@ ROUTE_MODULES = [
     "lakebox.server._catalog_routes",
     "lakebox.server._registry_routes",
     "lakebox.server._webhook_routes",
+    "lakebox.server._jobs_routes",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lakebox.errors import PermissionDenied
@@ -12,7 +13,39 @@ from lakebox.errors import PermissionDenied
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
 
-__all__ = ["check_bind", "serve"]
+__all__ = ["BACKGROUND_SERVICES", "check_bind", "serve", "start_background_services"]
+
+# Long-running services of ``lakebox up`` (main process only) and ``lakebox worker``:
+# ``"module:function"`` called as ``function(ws, stop_event)`` in a daemon thread.
+BACKGROUND_SERVICES = [
+    "lakebox.jobs:run_scheduler",
+]
+# Set while background services run in the main process: parts must not start their own
+# copies in server worker processes.
+BACKGROUND_ENV = "LAKEBOX_BACKGROUND_SERVICES"
+
+
+def start_background_services(ws: Workspace) -> Callable[[], None]:
+    """Start every :data:`BACKGROUND_SERVICES` entry in a thread; returns ``stop()``."""
+    import importlib
+    import threading
+
+    os.environ[BACKGROUND_ENV] = "1"
+    stop_event = threading.Event()
+    threads = []
+    for target in BACKGROUND_SERVICES:
+        module_name, _, attr = target.partition(":")
+        fn = getattr(importlib.import_module(module_name), attr)
+        thread = threading.Thread(target=fn, args=(ws, stop_event), name=target, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    def stop() -> None:
+        stop_event.set()
+        for thread in threads:
+            thread.join(15)
+
+    return stop
 
 
 def _is_loopback(host: str) -> bool:
@@ -60,6 +93,7 @@ def serve(
 
         dispatcher = workspace_dispatcher(ws)
         dispatcher.start()
+    stop_services = start_background_services(ws)
     try:
         uvicorn.run(
             "lakebox.server._app:app_from_env",
@@ -73,3 +107,4 @@ def serve(
     finally:
         if dispatcher is not None:
             dispatcher.stop()
+        stop_services()
