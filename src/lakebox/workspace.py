@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from lakebox.features import FeatureEngineeringClient, Functions
     from lakebox.jobs import Jobs
     from lakebox.models import ModelRegistry
+    from lakebox.serving import Serving
 
 __all__ = ["Workspace", "resolve_home"]
 
@@ -196,6 +197,14 @@ class Workspace:
 
         return Jobs(self)
 
+    # ----------------------------------------------------------------- serving
+    @functools.cached_property
+    def serving(self) -> Serving:
+        """Model serving endpoints: served models, traffic split, hot swap, inference tables."""
+        from lakebox.serving import Serving
+
+        return Serving(self)
+
     # ----------------------------------------------------------------- SQL
     def sql(self, query: str, *, output: str = "arrow") -> Any:
         """Run SQL over the catalog's tables with DuckDB.
@@ -218,6 +227,8 @@ class Workspace:
             self.jobs.close()
         if "features" in self.__dict__:
             self.features.close()
+        if "serving" in self.__dict__:
+            self.serving.close()
         self.metadata.dispose()
 
     def __repr__(self) -> str:

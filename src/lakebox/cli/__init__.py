@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     ("models", "lakebox.cli._models"),
     ("webhooks", "lakebox.cli._webhooks"),
     ("worker", "lakebox.cli._worker"),
+    ("serving", "lakebox.cli._serving"),
 ]
 for _name, _module in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name)

@@ -25,6 +25,7 @@ ROUTE_MODULES = [
     "lakebox.server._registry_routes",
     "lakebox.server._webhook_routes",
     "lakebox.server._jobs_routes",
+    "lakebox.server._serving_routes",
 ]
 
 
