@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lakebox.jobs import Jobs
     from lakebox.models import ModelRegistry
     from lakebox.serving import Serving
+    from lakebox.streaming import Streams
 
 __all__ = ["Workspace", "resolve_home"]
 
@@ -196,6 +197,14 @@ class Workspace:
         from lakebox.jobs import Jobs
 
         return Jobs(self)
+
+    # ----------------------------------------------------------------- streaming
+    @functools.cached_property
+    def streams(self) -> Streams:
+        """Streaming queries: start them, see their status, stop or reset them."""
+        from lakebox.streaming import Streams
+
+        return Streams(self)
 
     # ----------------------------------------------------------------- serving
     @functools.cached_property

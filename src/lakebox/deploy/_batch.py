@@ -1,0 +1,420 @@
+"""``score_table``: score a Delta table with an MLflow model into another Delta table.
+
+The parent process plans tasks (files, or row groups of large files) of the input snapshot;
+worker processes each load the model once, read their task in bounded batches, join features
+and predict; the parent streams the results into one Delta commit. Memory stays bounded by
+``workers * 2`` tasks in flight, whatever the table size.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
+
+from lakebox.deploy._model import Predictor, resolve_model
+from lakebox.errors import Conflict, InvalidInput, SchemaMismatch
+
+if TYPE_CHECKING:
+    from lakebox.workspace import Workspace
+
+__all__ = ["ScoreResult", "score_table"]
+
+Progress = Callable[[int, int], None]
+# One unit of work: (file path relative to the table, row-group ids or None for all).
+Task = tuple[str, "list[int] | None"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What :func:`score_table` did."""
+
+    output_table: str
+    output_version: int | None
+    rows: int
+    input_table: str
+    input_version: int
+    model_uri: str
+    model_name: str | None
+    model_version: str | None
+    scored_at: datetime
+    seconds: float
+
+
+# ----------------------------------------------------------------------------- workers
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    predictor: Predictor,
+    location: str,
+    version: int,
+    storage_options: dict[str, str] | None,
+    limit_threads: bool,
+) -> None:
+    if limit_threads:
+        try:
+            from threadpoolctl import threadpool_limits
+
+            _WORKER["limits"] = threadpool_limits(1)
+        except ImportError:  # pragma: no cover - sklearn brings threadpoolctl
+            pass
+    dataset = DeltaTable(
+        location, version=version, storage_options=storage_options
+    ).to_pyarrow_dataset()
+    _WORKER.update(
+        predictor=predictor, dataset=dataset, fragments={f.path: f for f in dataset.get_fragments()}
+    )
+    predictor.load()
+
+
+def _score_task(task: Task, batch_rows: int) -> pa.Table:
+    path, row_groups = task
+    dataset = _WORKER["dataset"]
+    fragment = _WORKER["fragments"][path]
+    if row_groups is not None:
+        fragment = fragment.subset(row_group_ids=row_groups)
+    part = pads.FileSystemDataset([fragment], dataset.schema, dataset.format, dataset.filesystem)
+    predictor: Predictor = _WORKER["predictor"]
+    scored = [
+        predictor(pa.Table.from_batches([b]))
+        for b in part.to_batches(batch_size=batch_rows)
+        if b.num_rows
+    ]
+    if not scored:
+        return predictor(dataset.schema.empty_table())
+    return pa.concat_tables(scored, promote_options="permissive")
+
+
+def _plan(dataset: pads.Dataset, batch_rows: int) -> tuple[list[Task], list[int]]:
+    tasks: list[Task] = []
+    sizes: list[int] = []
+    for fragment in dataset.get_fragments():
+        groups = fragment.row_groups if hasattr(fragment, "row_groups") else None
+        rows = sum(g.num_rows for g in groups) if groups else fragment.count_rows()
+        if not groups or rows <= 2 * batch_rows:
+            tasks.append((fragment.path, None))
+            sizes.append(rows)
+            continue
+        current: list[int] = []
+        current_rows = 0
+        for group in groups:
+            current.append(group.id)
+            current_rows += group.num_rows
+            if current_rows >= batch_rows:
+                tasks.append((fragment.path, current))
+                sizes.append(current_rows)
+                current, current_rows = [], 0
+        if current:
+            tasks.append((fragment.path, current))
+            sizes.append(current_rows)
+    return tasks, sizes
+
+
+def _run_tasks(
+    tasks: list[Task], *, workers: int, batch_rows: int, init_args: tuple[Any, ...]
+) -> Iterator[pa.Table]:
+    """Yield each task's result in order, at most ``2 * workers`` tasks in flight."""
+    if workers <= 1 or len(tasks) <= 1:
+        _init_worker(*init_args[:-1], False)
+        try:
+            for task in tasks:
+                yield _score_task(task, batch_rows)
+        finally:
+            _WORKER.clear()
+        return
+    context = multiprocessing.get_context("spawn")  # forking Rust/tokio threads is unsafe
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=init_args
+    ) as pool:
+        pending: deque[cf.Future[pa.Table]] = deque()
+        queue = iter(tasks)
+        try:
+            with _main_not_reimported():  # spawn starts every worker on the first submit
+                for task in queue:
+                    pending.append(pool.submit(_score_task, task, batch_rows))
+                    if len(pending) >= 2 * workers:
+                        break
+            while pending:
+                result = pending.popleft().result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_score_task, nxt, batch_rows))
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+@contextlib.contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Spawned workers re-run the caller's ``__main__`` unless it is guarded by
+    ``if __name__ == "__main__"``; workers need only lakebox, so hide it while they start."""
+    main = sys.modules.get("__main__")
+    saved = {
+        k: main.__dict__[k]
+        for k in ("__spec__", "__file__")
+        if main is not None and k in main.__dict__
+    }
+    try:
+        if main is not None:
+            main.__dict__["__spec__"] = None
+            main.__dict__.pop("__file__", None)
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
+# ----------------------------------------------------------------------------- public
+def score_table(
+    model_uri: str,
+    input_table: str,
+    output_table: str,
+    *,
+    ws: Workspace | None = None,
+    mode: Literal["append", "overwrite"] = "append",
+    partition_by: Sequence[str] | None = None,
+    zorder_by: Sequence[str] | None = None,
+    optimize: bool = False,
+    keep_columns: Sequence[str] | None = None,
+    feature_columns: Sequence[str] | None = None,
+    result_column: str = "prediction",
+    input_version: int | None = None,
+    batch_rows: int = 250_000,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ScoreResult:
+    """Score every row of a Delta table with an MLflow model into another Delta table.
+
+    The input is read in bounded batches from one snapshot; features are joined when the
+    model was logged with ``ws.features.log_model(training_set=...)``; worker processes
+    predict in parallel, each loading the model once. The predictions, with ``model_name``,
+    ``model_version`` and ``scored_at`` columns, land in ``output_table`` as one Delta commit
+    whose commit info records ``lakebox.input_table``, ``lakebox.input_version``,
+    ``lakebox.model_uri``, ``lakebox.model_name`` and ``lakebox.model_version``.
+
+    Args:
+        model_uri: ``models:/name/3``, ``models:/name@alias``, ``models:/name/Production``,
+            ``models:/name/latest``, ``runs:/<run>/model`` or a local model folder.
+        input_table: the table to score.
+        output_table: where predictions go (created if missing).
+        ws: the workspace (default: ``lakebox.Workspace()``).
+        mode: ``"append"`` or ``"overwrite"`` the output table.
+        partition_by: partition columns of a new (or overwritten) output table.
+        zorder_by: Z-order the output by these columns after writing.
+        optimize: compact the output's files after writing.
+        keep_columns: input (and feature) columns to keep beside the prediction (all).
+        feature_columns: columns fed to the model (default: its signature's inputs, else
+            every column; models with a feature spec choose their own).
+        result_column: name of the prediction column.
+        input_version: score this version of the input (default: the latest).
+        batch_rows: rows per batch handed to the model (bounds memory).
+        workers: worker processes (default: the number of CPUs; 1 scores in this process).
+        progress: called as ``progress(rows_done, rows_total)`` after each task.
+
+    Returns:
+        A :class:`ScoreResult` with the output version and row count.
+
+    Example:
+        >>> import lakebox
+        >>> lakebox.deploy.score_table("models:/churn/Production", "main.raw.customers",
+        ...                            "main.preds.churn_daily", zorder_by=["customer_id"],
+        ...                            ws=ws)                             # doctest: +SKIP
+        ScoreResult(output_table='main.preds.churn_daily', output_version=1, rows=1000, ...)
+    """
+    started = time.perf_counter()
+    if ws is None:
+        from lakebox.workspace import Workspace
+
+        ws = Workspace()
+    if mode not in ("append", "overwrite"):
+        raise InvalidInput(f"mode must be 'append' or 'overwrite', got {mode!r}.")
+    if not isinstance(batch_rows, int) or batch_rows < 1:
+        raise InvalidInput(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if not isinstance(workers, int) or workers < 1:
+        raise InvalidInput(f"workers must be a positive integer, got {workers!r}.")
+    in_name = ws.tables.resolve(input_table).full_name
+    out_name = ws.tables.resolve(output_table).full_name
+    if in_name == out_name:
+        raise InvalidInput(
+            f"Input and output are the same table {in_name!r}; write predictions to another table."
+        )
+    dt = ws.tables.delta_table(in_name, version=input_version)
+    version = dt.version()
+    dataset, _ = ws.tables.dataset(in_name, version=version)  # lineage hooks see the read
+    if keep_columns is not None:
+        keep_columns = list(keep_columns)
+    tmp = tempfile.mkdtemp(prefix="lakebox-score-")
+    try:
+        ref = resolve_model(model_uri, dst=tmp)
+        scored_at = datetime.now(timezone.utc)
+        base = Predictor(
+            ref,
+            home=str(ws.home),
+            result_column=result_column,
+            keep_columns=keep_columns,
+            scored_at=scored_at,
+            feature_columns=list(feature_columns) if feature_columns else None,
+        )
+        if base.has_feature_spec:
+            from lakebox.features import FeatureSpec
+
+            spec = FeatureSpec.load(ref.local_path)
+            base = replace(
+                base,
+                feature_versions={
+                    t: ws.tables.delta_table(t).version() for t in spec.feature_tables
+                },
+            )
+        tasks, sizes = _plan(dataset, batch_rows)
+        total = sum(sizes)
+        workers = min(workers, max(1, len(tasks)))
+        if total < 2 * batch_rows:
+            workers = 1  # starting processes costs more than it saves
+        init_args = (
+            base,
+            ws.tables.location(in_name),
+            version,
+            ws.settings.storage.options or None,
+            True,
+        )
+        results = _run_tasks(tasks, workers=workers, batch_rows=batch_rows, init_args=init_args)
+        metadata = {
+            "lakebox.operation": "score_table",
+            "lakebox.input_table": in_name,
+            "lakebox.input_version": str(version),
+            "lakebox.model_uri": model_uri,
+            "lakebox.model_name": ref.name or "",
+            "lakebox.model_version": ref.version or "",
+        }
+        out_version, rows = _write(
+            ws,
+            out_name,
+            results,
+            sizes,
+            total,
+            mode=mode,
+            partition_by=partition_by,
+            metadata=metadata,
+            progress=progress,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if out_version is not None and (zorder_by or optimize):
+        ws.tables.optimize(out_name, zorder_by=list(zorder_by) if zorder_by else None)
+        out_version = ws.tables.delta_table(out_name).version()
+    return ScoreResult(
+        out_name,
+        out_version,
+        rows,
+        in_name,
+        version,
+        model_uri,
+        ref.name,
+        ref.version,
+        scored_at,
+        time.perf_counter() - started,
+    )
+
+
+def _write(
+    ws: Workspace,
+    name: str,
+    results: Iterator[pa.Table],
+    sizes: list[int],
+    total: int,
+    *,
+    mode: str,
+    partition_by: Sequence[str] | None,
+    metadata: dict[str, str],
+    progress: Progress | None,
+) -> tuple[int | None, int]:
+    first = next(results, None)
+    if first is None:
+        return None, 0
+    exists = ws.tables.exists(name)
+    schema = first.schema
+    if exists and mode == "append":
+        target = pa.schema(ws.tables.delta_table(name).schema().to_arrow())
+        _check_schema(name, schema, target)
+        schema = target
+    elif not exists:
+        ws.tables.create(name, schema=schema, partition_by=partition_by)
+    done = 0
+    rows = 0
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal done, rows
+        for index, table in enumerate(_chain(first, results)):
+            table = table.select(schema.names).cast(schema)
+            rows += table.num_rows
+            yield from table.to_batches()
+            done += sizes[index] if index < len(sizes) else 0
+            if progress is not None:
+                progress(done, total)
+
+    dt = ws.tables.delta_table(name)
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    try:
+        write_deltalake(
+            dt,
+            reader,
+            mode=mode,  # type: ignore[arg-type]
+            partition_by=list(partition_by) if partition_by else None,
+            schema_mode="overwrite" if mode == "overwrite" else None,
+            commit_properties=CommitProperties(custom_metadata=metadata),
+        )
+    except CommitFailedError as exc:
+        raise Conflict(
+            f"A concurrent commit to {name!r} conflicted with the scoring commit "
+            f"({exc}); nothing was written. Run the scoring again."
+        ) from None
+    dt.update_incremental()
+    return dt.version(), rows
+
+
+def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    yield first
+    yield from rest
+
+
+def _check_schema(name: str, got: pa.Schema, target: pa.Schema) -> None:
+    missing = [f.name for f in target if f.name not in got.names]
+    extra = [f.name for f in got if f.name not in target.names]
+    if missing or extra:
+        raise SchemaMismatch(
+            f"Predictions do not fit table {name!r}: missing column(s) {missing}, extra "
+            f"column(s) {extra}. Use mode='overwrite' to replace it, keep_columns= to choose "
+            "columns, or another output table."
+        )
+    for field in got:
+        want = target.field(field.name).type
+        if field.type != want and not _castable(field.type, want):
+            raise SchemaMismatch(
+                f"Column {field.name!r} of the predictions is {field.type}, but table "
+                f"{name!r} has {want}. Use mode='overwrite' or another output table."
+            )
+
+
+def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    if any(f(src) for f in numeric) and any(f(dst) for f in numeric):
+        return True
+    return pa.types.is_timestamp(src) and pa.types.is_timestamp(dst)

@@ -1,0 +1,272 @@
+"""Models for scoring: resolve a model URI to a name, a version and a local copy, and a
+picklable :class:`Predictor` that loads the model once per process and scores Arrow batches."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakebox.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from lakebox.workspace import Workspace
+
+__all__ = ["ModelRef", "Predictor", "predictor", "resolve_model"]
+
+SPEC_FILE = "feature_spec.json"  # where ws.features.log_model puts the feature spec
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/]+)|@(?P<alias>[^/]+))/?$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model URI resolved once: its registered name and version (None for ``runs:/`` and
+    paths) and a local copy that worker processes load."""
+
+    uri: str
+    name: str | None
+    version: str | None
+    local_path: str
+
+
+def _registry_version(uri: str) -> tuple[str | None, str | None]:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    match = _MODELS_URI.match(uri)
+    if match is None:
+        return None, None
+    name, ref, alias = match["name"], match["ref"], match["alias"]
+    client = MlflowClient()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages still work in MLflow 3
+            if alias is not None:
+                return name, str(client.get_model_version_by_alias(name, alias).version)
+            if ref is not None and ref.isdigit():
+                return name, str(client.get_model_version(name, ref).version)
+            if ref is not None and ref.lower() != "latest":
+                found = client.get_latest_versions(name, stages=[ref])
+                if not found:
+                    raise NotFound(
+                        f"Model {name!r} has no version in stage {ref!r}; move one there "
+                        f"with ws.models.transition_stage({name!r}, version=..., stage={ref!r})."
+                    )
+                return name, str(found[0].version)
+            versions = client.search_model_versions(f"name='{name}'")
+            if not versions:
+                raise NotFound(f"Registered model {name!r} has no versions.")
+            return name, str(max(int(v.version) for v in versions))
+    except MlflowException as exc:
+        raise NotFound(f"Cannot resolve model {uri!r}: {exc.message}") from None
+
+
+def resolve_model(model_uri: str, *, dst: str | Path | None = None) -> ModelRef:
+    """Resolve ``model_uri`` to its registered name and version and download it once.
+
+    ``models:/name/latest`` and ``models:/name/Stage`` are pinned to the version they point to
+    now, so a transition during a long job does not mix two models in one output.
+
+    Example:
+        >>> ref = resolve_model("models:/churn/Production")          # doctest: +SKIP
+        >>> ref.name, ref.version                                     # doctest: +SKIP
+        ('churn', '3')
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(model_uri, str) or not model_uri:
+        raise InvalidInput(f"model_uri must be a non-empty string, got {model_uri!r}.")
+    name, version = _registry_version(model_uri)
+    pinned = f"models:/{name}/{version}" if name is not None else model_uri
+    local = Path(model_uri)
+    if name is None and local.is_dir():
+        return ModelRef(model_uri, None, None, str(local.resolve()))
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=pinned, dst_path=str(dst) if dst else None
+        )
+    except (MlflowException, OSError) as exc:
+        message = getattr(exc, "message", str(exc))
+        raise NotFound(
+            f"Cannot load model {model_uri!r}: {message}. Use models:/<name>/<version>, "
+            "models:/<name>@<alias>, models:/<name>/<stage> or runs:/<run_id>/<path>."
+        ) from None
+    return ModelRef(model_uri, name, version, path)
+
+
+def _to_arrow(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise InvalidInput(f"Expected a pyarrow Table or pandas DataFrame, got {type(data).__name__}.")
+
+
+@dataclass
+class Predictor:
+    """Scores batches with one model, loaded on first use in each process.
+
+    Picklable (it carries paths, not the model), so it can be sent to worker processes or used
+    as a stream transform. Models logged with ``ws.features.log_model`` get their features
+    joined first (point-in-time when the input has the timestamp lookup key), through the
+    feature store's :class:`~lakebox.features.FeatureSpec`.
+
+    Args:
+        model: the resolved model.
+        home: the workspace folder (needed to join features).
+        result_column: name of the prediction column.
+        keep_columns: input columns to keep in the output (all by default).
+        feature_versions: read feature tables at these versions (pinned by ``score_table``).
+        scored_at: the time stamped on every row (default: when each batch is scored).
+        feature_columns: the columns fed to the model (default: the inputs of its signature,
+            else every column).
+
+    Example:
+        >>> score = predictor("models:/churn/1", ws=ws)                 # doctest: +SKIP
+        >>> score(ids_df).column_names                                  # doctest: +SKIP
+        ['customer_id', ..., 'prediction', 'model_name', 'model_version', 'scored_at']
+    """
+
+    model: ModelRef
+    home: str | None = None
+    result_column: str = "prediction"
+    keep_columns: list[str] | None = None
+    feature_versions: dict[str, int] | None = None
+    scored_at: datetime | None = None
+    feature_columns: list[str] | None = None
+    _loaded: Any = field(default=None, init=False, repr=False, compare=False)
+    _spec: Any = field(default=None, init=False, repr=False, compare=False)
+    _ws: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_loaded=None, _spec=None, _ws=None)
+        return state
+
+    @property
+    def has_feature_spec(self) -> bool:
+        """Whether the model carries a feature spec (its features are looked up)."""
+        return (Path(self.model.local_path) / "artifacts" / SPEC_FILE).exists()
+
+    def load(self) -> None:
+        """Load the model (and its feature spec) now; later calls reuse it."""
+        if self._loaded is not None:
+            return
+        import mlflow.pyfunc
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self._loaded = mlflow.pyfunc.load_model(self.model.local_path)
+        if self.has_feature_spec:
+            from lakebox.features import FeatureSpec
+
+            self._spec = FeatureSpec.load(self.model.local_path)
+        if self.feature_columns is None and self._spec is None:
+            schema = self._loaded.metadata.get_input_schema()
+            if schema is not None and schema.has_input_names():
+                self.feature_columns = list(schema.input_names())
+
+    def _features(self, table: pa.Table) -> pa.Table:
+        if self._spec is None:
+            return table
+        if self._ws is None:
+            if self.home is None:
+                raise InvalidInput(
+                    f"Model {self.model.uri!r} looks up features; pass ws= so they can be read."
+                )
+            from lakebox.workspace import Workspace
+
+            self._ws = Workspace(self.home)
+        return self._spec.compute_offline(
+            self._ws, table, versions=self.feature_versions, override=True
+        )
+
+    def __call__(self, data: Any) -> Any:
+        """Score ``data`` (Arrow or pandas); returns the same kind with the prediction,
+        ``model_name``, ``model_version`` and ``scored_at`` columns added."""
+        self.load()
+        as_pandas = not isinstance(data, (pa.Table, pa.RecordBatch))
+        table = _to_arrow(data)
+        features = self._features(table)
+        if self.feature_columns is not None:
+            missing = [c for c in self.feature_columns if c not in features.column_names]
+            if missing:
+                raise InvalidInput(
+                    f"Model {self.model.uri!r} needs column(s) {missing}, which the input "
+                    f"{features.column_names} lacks."
+                )
+            frame = features.select(self.feature_columns).to_pandas()
+        else:
+            frame = features.to_pandas()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # schema enforcement chatter
+            raw = self._loaded.predict(frame)
+        out = features
+        if self.keep_columns is not None:
+            out = out.select([c for c in self.keep_columns])
+        for column, values in _prediction_columns(raw, self.result_column, len(frame)):
+            if column in out.column_names:
+                out = out.drop_columns([column])
+            out = out.append_column(column, values)
+        n = out.num_rows
+        when = self.scored_at or datetime.now(timezone.utc)
+        out = out.append_column("model_name", pa.array([self.model.name] * n, pa.string()))
+        out = out.append_column("model_version", pa.array([self.model.version] * n, pa.string()))
+        out = out.append_column("scored_at", pa.array([when] * n, pa.timestamp("us", tz="UTC")))
+        return out.to_pandas() if as_pandas else out
+
+
+def _prediction_columns(raw: Any, name: str, rows: int) -> list[tuple[str, pa.Array]]:
+    import pandas as pd
+
+    if isinstance(raw, pd.DataFrame):
+        if raw.shape[1] == 1:
+            raw = raw.iloc[:, 0]
+        else:
+            return [(f"{name}_{c}", pa.array(raw[c].to_numpy())) for c in raw.columns]
+    values = np.asarray(raw)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1 or len(values) != rows:
+        raise InvalidInput(
+            f"The model returned predictions of shape {values.shape} for {rows} rows; "
+            "scoring needs one value (or one column) per row."
+        )
+    return [(name, pa.array(values))]
+
+
+def predictor(
+    model_uri: str,
+    *,
+    ws: Workspace | None = None,
+    result_column: str = "prediction",
+    keep_columns: list[str] | None = None,
+    feature_columns: list[str] | None = None,
+) -> Predictor:
+    """A picklable scoring function for ``model_uri``: use it as a stream transform or on
+    any Arrow / pandas batch.
+
+    Example:
+        >>> from lakebox.deploy import predictor
+        >>> score = predictor("models:/churn/1", ws=ws)                 # doctest: +SKIP
+        >>> preds = score(df)                                           # doctest: +SKIP
+    """
+    ref = resolve_model(model_uri)
+    return Predictor(
+        ref,
+        home=str(ws.home) if ws is not None else None,
+        result_column=result_column,
+        keep_columns=keep_columns,
+        feature_columns=feature_columns,
+    )
