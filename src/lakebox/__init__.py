@@ -10,9 +10,12 @@ Start from a :class:`Workspace`::
 from lakebox import errors
 from lakebox._version import __version__
 from lakebox.catalog import TableInfo, TableName
+from lakebox.features import FeatureFunction, FeatureLookup
 from lakebox.workspace import Workspace
 
 __all__ = [
+    "FeatureFunction",
+    "FeatureLookup",
     "TableInfo",
     "TableName",
     "Workspace",

@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     ("webhooks", "lakebox.cli._webhooks"),
     ("worker", "lakebox.cli._worker"),
     ("serving", "lakebox.cli._serving"),
+    ("features", "lakebox.cli._features"),
 ]
 for _name, _module in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name)

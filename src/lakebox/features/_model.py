@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import numpy as np
+import pandas as pd
 
 from lakebox.catalog import TableName
 from lakebox.errors import InvalidInput, NotFound
 from lakebox.features._spec import SPEC_ARTIFACT, FeatureSpec
 
 if TYPE_CHECKING:
-    import pandas as pd
     from mlflow.models.model import ModelInfo
 
     from lakebox.features._training import TrainingSet
@@ -64,10 +64,9 @@ class FeatureAwareModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         self.spec = FeatureSpec.load(context.artifacts["feature_spec"])
         self.model = mlflow.pyfunc.load_model(context.artifacts["model"])
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        # (no type hints: MLflow would read them as a schema)
-        import pandas as pd
-
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> Any:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         columns = self.spec.model_columns or [
             c for c in self.spec.training_columns if c not in self.spec.label

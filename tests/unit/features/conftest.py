@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 
-@pytest.fixture
-def daily():
+@pytest.fixture(scope="session")
+def daily_data():
     """Daily features of three customers; customer 2 has a gap, customer 3 starts late."""
     return pd.DataFrame(
         {
@@ -17,6 +17,11 @@ def daily():
             "spend_7d": [10.0, 20.0, 50.0, 0.0, 9.0, 70.0],
         }
     )
+
+
+@pytest.fixture
+def daily(daily_data):
+    return daily_data.copy()
 
 
 @pytest.fixture
