@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from lakebox.features import FeatureEngineeringClient, Functions
     from lakebox.jobs import Jobs
     from lakebox.models import ModelRegistry
+    from lakebox.monitoring import Monitors
     from lakebox.serving import Serving
     from lakebox.streaming import Streams
 
@@ -81,9 +82,12 @@ class Workspace:
         )
         self.configure_mlflow()
         if self.settings.mlflow.lineage:
+            import functools
+
             from lakebox.tracking import log_table_read
 
-            self.tables.read_hooks.append(log_table_read)
+            self.tables.read_hooks.append(functools.partial(
+                log_table_read, storage_options=self.settings.storage.options or None))
 
     def _init_folder(self) -> None:
         if self.home.exists() and not self.home.is_dir():
@@ -213,6 +217,14 @@ class Workspace:
         from lakebox.serving import Serving
 
         return Serving(self)
+
+    # ----------------------------------------------------------------- monitoring
+    @functools.cached_property
+    def monitors(self) -> Monitors:
+        """Monitors: profile and drift metric tables, alerts, reports."""
+        from lakebox.monitoring import Monitors
+
+        return Monitors(self)
 
     # ----------------------------------------------------------------- SQL
     def sql(self, query: str, *, output: str = "arrow") -> Any:
