@@ -145,8 +145,11 @@ class LoadedModel:
         return frame
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)
+        """Let the thread pool go once its queued predictions finish (a request that still
+        holds this model after a swap gets a fresh pool, or runs inline)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 def _lookup_keys(spec: Any) -> list[str]:

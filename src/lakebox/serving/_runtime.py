@@ -402,9 +402,14 @@ class Runtime:
             else:
                 import asyncio
 
-                result = await asyncio.get_running_loop().run_in_executor(
-                    model.executor(), model.predict, self.ws, parsed.data, parsed.params
-                )
+                try:
+                    future = asyncio.get_running_loop().run_in_executor(
+                        model.executor(), model.predict, self.ws, parsed.data, parsed.params
+                    )
+                except RuntimeError:  # swapped out and shut down this instant: run here
+                    result = model.predict(self.ws, parsed.data, parsed.params)
+                else:
+                    result = await future
             payload = json.dumps({"predictions": _jsonable(result)}).encode()
             status = 200
         except LakeboxError as exc:
