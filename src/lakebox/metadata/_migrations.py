@@ -23,6 +23,7 @@ COMPONENT_MODULES = [
     "lakebox.models._schema",
     "lakebox.jobs._store",
     "lakebox.features._schema",
+    "lakebox.monitoring._schema",
     "lakebox.serving._store",
 ]
 
