@@ -9,10 +9,10 @@ import threading
 import pytest
 from mlflow import MlflowClient
 
-from conftest import FEATURES
 from lakebox.errors import AlreadyExists, InvalidInput, NotFound
 from lakebox.serving import LoadError
 
+FEATURES = {"sessions": 1.0, "spend": 2.0, "tickets": 3}
 ROWS = [FEATURES]
 
 
