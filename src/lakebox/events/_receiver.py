@@ -116,7 +116,9 @@ class Receiver:
 
     def stop(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread = None
         self._server.server_close()
 
     def __enter__(self) -> Receiver:
