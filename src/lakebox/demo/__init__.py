@@ -22,6 +22,7 @@ STEPS = [
     "lakebox.demo._tables",
     "lakebox.demo._train",
     "lakebox.demo._features",
+    "lakebox.demo._serving",
 ]
 
 
