@@ -75,6 +75,11 @@ class MlflowSettings(_Section):
         description="Record every table read inside an active MLflow "
         "run as a dataset input of that run.",
     )
+    autolog: bool = Field(
+        False,
+        description="Turn on mlflow.autolog (with input examples and signatures) when the "
+        "workspace opens; see lakebox.tracking.autolog.",
+    )
 
 
 class EngineSettings(_Section):

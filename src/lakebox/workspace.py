@@ -88,6 +88,10 @@ class Workspace:
 
             self.tables.read_hooks.append(functools.partial(
                 log_table_read, storage_options=self.settings.storage.options or None))
+        if self.settings.mlflow.autolog:
+            from lakebox.tracking import autolog
+
+            autolog()
 
     def _init_folder(self) -> None:
         if self.home.exists() and not self.home.is_dir():

@@ -21,7 +21,8 @@ from mlflow.data.dataset_source import DatasetSource
 from lakebox.catalog import TableName
 from lakebox.errors import InvalidInput, NotFound
 
-__all__ = ["LakeboxTableDataset", "LakeboxTableSource", "log_table_read", "training_data"]
+__all__ = ["LakeboxTableDataset", "LakeboxTableSource", "log_table_read", "table_reads",
+           "training_data"]
 
 log = logging.getLogger(__name__)
 
