@@ -18,6 +18,13 @@ from lakebox.tracking._lineage import (
     table_reads,
     training_data,
 )
+from lakebox.tracking._plots import (
+    log_confusion_matrix,
+    log_feature_distributions,
+    log_feature_importance,
+    log_residuals,
+    log_shap_summary,
+)
 from lakebox.tracking._requirements import pip_requirements
 
 __all__ = [
@@ -26,7 +33,12 @@ __all__ = [
     "LakeboxTableSource",
     "PreprocessedModel",
     "autolog",
+    "log_confusion_matrix",
+    "log_feature_distributions",
+    "log_feature_importance",
     "log_preprocessed_model",
+    "log_residuals",
+    "log_shap_summary",
     "log_table_read",
     "pip_requirements",
     "table_reads",
