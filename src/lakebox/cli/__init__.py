@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     ("worker", "lakebox.cli._worker"),
     ("serving", "lakebox.cli._serving"),
     ("features", "lakebox.cli._features"),
+    ("jobs", "lakebox.cli._jobs"),
 ]
 for _name, _module in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name)

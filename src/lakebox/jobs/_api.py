@@ -498,10 +498,14 @@ class Jobs:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll
+        next_kick = time.monotonic()
         while True:
             run = self.get_run(run_id)
             if run.done:
                 return run
+            if run.life_cycle_state in ("PENDING", "QUEUED") and time.monotonic() >= next_kick:
+                self._kick()  # nobody may be left to run it (e.g. its runner was stopped)
+                next_kick = time.monotonic() + 2
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(
                     f"Run {run_id} is still {run.life_cycle_state} after {timeout} s."

@@ -681,7 +681,7 @@ def _check_cycles(tasks: list[dict[str, Any]]) -> None:
                 raise _fail(
                     "depends_on has a cycle: "
                     + " -> ".join(cycle)
-                    + ". Remove one of these dependencies."
+                    + " (x -> y: x depends on y). Remove one of these dependencies."
                 )
             if state.get(dep) is None:
                 visit(dep)

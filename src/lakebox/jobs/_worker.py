@@ -106,14 +106,21 @@ def _resolve(target: str) -> Any:
     return obj
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if type(value).__name__ == "Decimal":
+        return int(value) if value == int(value) else float(value)
+    return repr(value)
+
+
 def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types (dates as ISO text, decimals as numbers, else repr)."""
     if value is None:
         return None
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+    return json.loads(json.dumps(value, default=_json_default))
 
 
 @contextlib.contextmanager
