@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     ("worker", "lakebox.cli._worker"),
     ("serving", "lakebox.cli._serving"),
     ("features", "lakebox.cli._features"),
+    ("monitors", "lakebox.cli._monitors"),
     ("jobs", "lakebox.cli._jobs"),
 ]
 for _name, _module in SUBCOMMANDS:

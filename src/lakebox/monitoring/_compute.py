@@ -271,7 +271,7 @@ def group_data(
         try:
             result = con.sql(sql).to_arrow_table().to_pylist()
         except duckdb.Error as exc:
-            raise _custom_metric_error(exc, custom) from None
+            raise _custom_metric_error(con, exc, custom, plan) from None
         for rec in result:
             group: Group = (rec.pop("__w"), slice_key, rec.pop("__sv"), rec.pop("__m"))
             if slice_key is not None and group[2] is None:
@@ -317,19 +317,28 @@ def _group_by(keys: list[str], by_model: bool) -> str:
     return "GROUP BY GROUPING SETS (" + ", ".join(f"({', '.join(s)})" for s in sets) + ")"
 
 
-def _custom_metric_error(exc: Exception, custom: list[CustomMetric]) -> InvalidInput:
+def _custom_metric_error(
+    con: duckdb.DuckDBPyConnection, exc: Exception, custom: list[CustomMetric], plan: ColumnPlan
+) -> InvalidInput:
+    """Find which custom metric broke the aggregate query, and say so."""
     text = str(exc).splitlines()[0]
     for metric in custom:
-        if metric.name in str(exc) or metric.definition.split("(")[0] in str(exc):
-            return InvalidInput(
-                f"Custom metric {metric.name!r} ({metric.definition!r}) is not "
-                f"valid SQL for this table: {text}"
-            )
-    names = ", ".join(repr(m.name) for m in custom) or "none"
-    return InvalidInput(
-        f"A custom metric or slicing expression is not valid SQL for this table "
-        f"(custom metrics: {names}): {text}"
-    )
+        if metric.type != "aggregate":
+            continue
+        cols = [c for c in metric.input_columns if c in plan.columns] or [None]
+        for col in cols:
+            expr = metric.definition
+            if col is not None:
+                expr = expr.replace("{{input_column}}", _quote(col))
+            try:
+                con.sql(f"SELECT ({expr})::DOUBLE FROM __d LIMIT 0").to_arrow_table()
+            except duckdb.Error as bad:
+                where = f" on column {col!r}" if col else ""
+                return InvalidInput(
+                    f"Custom metric {metric.name!r} ({metric.definition!r}) is not valid SQL"
+                    f"{where}: {str(bad).splitlines()[0]}"
+                )
+    return InvalidInput(f"The profile query failed: {text}")
 
 
 # --------------------------------------------------------------------------- loading

@@ -26,6 +26,7 @@ ROUTE_MODULES = [
     "lakebox.server._webhook_routes",
     "lakebox.server._jobs_routes",
     "lakebox.server._serving_routes",
+    "lakebox.server._monitor_routes",
 ]
 
 
