@@ -114,7 +114,7 @@ def _mlflow_errors(what: str) -> Iterator[None]:
     except MlflowException as exc:
         code = exc.error_code
         message = f"{what}: {exc.message}"
-        if code == "RESOURCE_DOES_NOT_EXIST":
+        if code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc.message).lower():
             raise NotFound(message + " (`lakebox models list` shows what exists)") from None
         if code == "RESOURCE_ALREADY_EXISTS":
             raise AlreadyExists(message) from None

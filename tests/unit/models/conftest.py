@@ -1,7 +1,10 @@
 """A workspace whose MLflow database is already initialised (creating MLflow's schema takes
-seconds, so it is built once per session and copied)."""
+seconds, so it is built once per session, in a subprocess so that no MLflow URI leaks into
+this process's environment, and copied)."""
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -10,10 +13,17 @@ import lakebox
 
 @pytest.fixture(scope="session")
 def _mlflow_db_template(tmp_path_factory):
-    ws = lakebox.Workspace(tmp_path_factory.mktemp("template") / "ws")
-    ws.models.list()  # creates every MLflow table
-    ws.close()
-    return ws.home / "mlflow.db"
+    home = tmp_path_factory.mktemp("template") / "ws"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, lakebox; lakebox.Workspace(sys.argv[1]).models.list()",
+            str(home),
+        ],
+        check=True,
+    )
+    return home / "mlflow.db"
 
 
 @pytest.fixture
