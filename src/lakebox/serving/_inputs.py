@@ -69,10 +69,12 @@ class ColumnSchema:
     def names(self) -> list[str]:
         return [c[0] for c in self.columns]
 
-    def frame(self, columns: dict[str, list[Any]], num_rows: int) -> Any:
-        """Check every value and build the DataFrame in signature order."""
-        import pandas as pd
+    @property
+    def numeric(self) -> bool:
+        """Every column is a number: the input can be one float64 matrix."""
+        return all(t in ("double", "float", "long", "integer") for _, t, _ in self.columns)
 
+    def _checked(self, columns: dict[str, list[Any]]) -> dict[str, Any]:
         unknown = [c for c in columns if c not in {n for n, _, _ in self.columns}]
         if unknown:
             raise InvalidInput(
@@ -89,7 +91,24 @@ class ColumnSchema:
                     )
                 continue
             out[name] = _column(name, type_name, values)
-        return pd.DataFrame(out, index=pd.RangeIndex(num_rows), copy=False)
+        return out
+
+    def frame(self, columns: dict[str, list[Any]], num_rows: int) -> Any:
+        """Check every value and build the DataFrame in signature order."""
+        return self.build(columns, num_rows, False)
+
+    def build(self, columns: dict[str, list[Any]], num_rows: int, matrix: bool) -> Any:
+        """:meth:`frame`, or with ``matrix`` (numeric signature, every column given) a 2-D
+        float64 array in signature order: no DataFrame on the hot path."""
+        checked = self._checked(columns)
+        if not matrix or len(checked) != len(self.columns):
+            import pandas as pd
+
+            return pd.DataFrame(checked, index=pd.RangeIndex(num_rows), copy=False)
+        out = np.empty((num_rows, len(self.columns)), dtype=np.float64)
+        for j, values in enumerate(checked.values()):
+            out[:, j] = values
+        return out
 
 
 def _bad(name: str, type_name: str, value: Any, row: int) -> InvalidInput:
@@ -139,8 +158,11 @@ def _column(name: str, type_name: str, values: list[Any]) -> Any:
     return arr
 
 
-def parse_request(body: bytes, content_type: str, schema: ColumnSchema | None) -> ParsedInput:
-    """Turn a request body into model input.
+def parse_request(
+    body: bytes, content_type: str, schema: ColumnSchema | None, *, matrix: bool = False
+) -> ParsedInput:
+    """Turn a request body into model input: a DataFrame in signature order, or with
+    ``matrix`` and a numeric signature a float64 array (for estimators called directly).
 
     Raises:
         InvalidInput: malformed JSON or CSV, no or several input keys, empty input, wrong
@@ -148,7 +170,7 @@ def parse_request(body: bytes, content_type: str, schema: ColumnSchema | None) -
     """
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ("text/csv", "application/csv"):
-        return ParsedInput(_csv(body, schema), None, _rows(body))
+        return ParsedInput(_csv(body, schema, matrix), None, _rows(body))
     if media and media not in ("application/json", "text/json") and not media.endswith("+json"):
         raise InvalidInput(
             f"Unsupported Content-Type {content_type!r}: send application/json or text/csv."
@@ -183,7 +205,7 @@ def parse_request(body: bytes, content_type: str, schema: ColumnSchema | None) -
     if params is not None and not isinstance(params, dict):
         raise InvalidInput(f"params must be a JSON object, got {type(params).__name__}.")
     key = keys[0]
-    data, num_rows = _PARSERS[key](doc[key], schema)
+    data, num_rows = _PARSERS[key](doc[key], schema, matrix)
     client_id = doc.get("client_request_id")
     return ParsedInput(data, params, num_rows, None if client_id is None else str(client_id))
 
@@ -192,7 +214,7 @@ def _rows(body: bytes) -> int:
     return max(body.count(b"\n") - 1, 0) or 1
 
 
-def _records(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
+def _records(value: Any, schema: ColumnSchema | None, matrix: bool = False) -> tuple[Any, int]:
     if not isinstance(value, list):
         raise InvalidInput(
             f"dataframe_records must be a list of row objects, got {type(value).__name__}."
@@ -221,10 +243,10 @@ def _records(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
                         f"Row {i} of dataframe_records lacks column {name!r} (expected "
                         f"{type_name})."
                     )
-    return schema.frame(columns, len(value)), len(value)
+    return schema.build(columns, len(value), matrix), len(value)
 
 
-def _split(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
+def _split(value: Any, schema: ColumnSchema | None, matrix: bool = False) -> tuple[Any, int]:
     if not isinstance(value, dict):
         raise InvalidInput(
             "dataframe_split must be an object with 'columns' and 'data', got "
@@ -257,18 +279,18 @@ def _split(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
 
         return pd.DataFrame(data, columns=cols), len(data)
     columns = {c: [row[j] for row in data] for j, c in enumerate(cols)}
-    return schema.frame(columns, len(data)), len(data)
+    return schema.build(columns, len(data), matrix), len(data)
 
 
-def _instances(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
+def _instances(value: Any, schema: ColumnSchema | None, matrix: bool = False) -> tuple[Any, int]:
     if not isinstance(value, list):
         if isinstance(value, dict):
-            return _columns_input(value, schema, "instances")
+            return _columns_input(value, schema, "instances", matrix)
         raise InvalidInput(f"instances must be a list, got {type(value).__name__}.")
     if not value:
         raise InvalidInput("instances is empty: send at least one instance.")
     if all(isinstance(v, dict) for v in value):
-        return _records(value, schema)
+        return _records(value, schema, matrix)
     if schema is not None:
         width = len(schema.columns)
         for i, row in enumerate(value):
@@ -277,14 +299,16 @@ def _instances(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
                     f"instances[{i}] must be an object or a list of {width} value(s) in the "
                     f"order {schema.names}; got {row!r:.60}."
                 )
-        return _split({"columns": schema.names, "data": value}, schema)
+        return _split({"columns": schema.names, "data": value}, schema, matrix)
     try:
         return np.asarray(value), len(value)
     except ValueError as exc:
         raise InvalidInput(f"instances is not a rectangular array: {exc}.") from None
 
 
-def _columns_input(value: dict[str, Any], schema: ColumnSchema | None, key: str) -> tuple[Any, int]:
+def _columns_input(
+    value: dict[str, Any], schema: ColumnSchema | None, key: str, matrix: bool = False
+) -> tuple[Any, int]:
     if not value:
         raise InvalidInput(f"{key} is empty: send at least one column.")
     lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in value.items()}
@@ -300,13 +324,13 @@ def _columns_input(value: dict[str, Any], schema: ColumnSchema | None, key: str)
         import pandas as pd
 
         return pd.DataFrame(value), num_rows
-    return schema.frame(value, num_rows), num_rows
+    return schema.build(value, num_rows, matrix), num_rows
 
 
-def _inputs(value: Any, schema: ColumnSchema | None) -> tuple[Any, int]:
+def _inputs(value: Any, schema: ColumnSchema | None, matrix: bool = False) -> tuple[Any, int]:
     if isinstance(value, dict):
-        return _columns_input(value, schema, "inputs")
-    return _instances(value, schema)
+        return _columns_input(value, schema, "inputs", matrix)
+    return _instances(value, schema, matrix)
 
 
 _PARSERS = {
@@ -317,7 +341,7 @@ _PARSERS = {
 }
 
 
-def _csv(body: bytes, schema: ColumnSchema | None) -> Any:
+def _csv(body: bytes, schema: ColumnSchema | None, matrix: bool = False) -> Any:
     import pandas as pd
 
     if not body.strip():
@@ -336,4 +360,4 @@ def _csv(body: bytes, schema: ColumnSchema | None) -> Any:
             columns[name] = [
                 None if isinstance(v, float) and math.isnan(v) else v for v in columns[name]
             ]
-    return schema.frame(columns, len(frame))
+    return schema.build(columns, len(frame), matrix)

@@ -74,6 +74,7 @@ class LoadedModel:
     schema: ColumnSchema | None
     feature_spec: Any = None
     raw_predict: Any = None
+    matrix: bool = False  # parse requests into a float matrix for raw_predict
     pool: concurrent.futures.ThreadPoolExecutor | None = None
     avg_seconds: float = 0.0
     loaded_at: float = field(default_factory=time.time)
@@ -99,6 +100,10 @@ class LoadedModel:
         started = time.perf_counter()
         if self.feature_spec is not None:
             data = self._with_features(ws, data)
+        if params is not None and isinstance(data, np.ndarray) and self.schema is not None:
+            import pandas as pd
+
+            data = pd.DataFrame(data, columns=self.schema.names)
         try:
             if self.raw_predict is not None and params is None:
                 result = self.raw_predict(data)
@@ -169,25 +174,68 @@ def _feature_spec(local_path: str) -> Any:
     return FeatureSpec.load(candidate) if candidate.exists() else None
 
 
-def _raw_predict(pyfunc: Any, schema: ColumnSchema | None) -> Any:
-    """The estimator's own ``predict`` for scikit-learn models with a column signature."""
+def _raw_predict(pyfunc: Any, schema: ColumnSchema | None) -> tuple[Any, bool]:
+    """The estimator's own ``predict`` for scikit-learn models with a column signature, and
+    whether it takes the validated float matrix directly.
+
+    A fitted estimator re-checks the feature names of every DataFrame it is given; the
+    request's columns were just checked against the signature (which equals
+    ``feature_names_in_``), so a copy of the estimator without recorded names is called on a
+    plain array instead, but only if it answers a probe exactly as the original does on a
+    DataFrame and without a warning.
+    """
     if (
         schema is None
         or pyfunc.metadata.flavors.get("python_function", {}).get("loader_module")
         != "mlflow.sklearn"
     ):
-        return None
+        return None, False
     try:
         raw = pyfunc.get_raw_model()
     except Exception:
-        return None
+        return None, False
     predict = getattr(raw, "predict", None)
     if predict is None:
-        return None
+        return None, False
     names = getattr(raw, "feature_names_in_", None)
     if names is not None and [str(n) for n in names] != schema.names:
-        return None
-    return predict
+        return None, False
+    if not schema.numeric:
+        return predict, False
+    try:
+        import copy
+
+        import pandas as pd
+
+        bare = copy.deepcopy(raw)
+        _strip_feature_names(bare, set())
+        width = len(schema.columns)
+        probe = np.array([[0.0] * width, [1.0] * width, [3.0] * width, [-2.0] * width])
+        frame = pd.DataFrame(probe, columns=schema.names).astype(
+            {n: "int64" for n, t, _ in schema.columns if t in ("long", "integer")}
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            same = np.array_equal(np.asarray(predict(frame)), np.asarray(bare.predict(probe)))
+        if same and not caught:
+            return bare.predict, True
+    except Exception:
+        pass
+    return predict, False
+
+
+def _strip_feature_names(obj: Any, seen: set[int]) -> None:
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return
+    seen.add(id(obj))
+    obj.__dict__.pop("feature_names_in_", None)
+    for value in list(obj.__dict__.values()):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            parts = item if isinstance(item, tuple) else (item,)
+            for part in parts:
+                if hasattr(part, "get_params"):
+                    _strip_feature_names(part, seen)
 
 
 def load_served_model(client: Any, entity: ServedEntity, version: str) -> LoadedModel:
@@ -212,6 +260,7 @@ def load_served_model(client: Any, entity: ServedEntity, version: str) -> Loaded
             f"to load: {type(exc).__name__}: {' '.join(str(message).split())[:400]}"
         ) from None
     schema = ColumnSchema.from_signature(pyfunc.metadata.signature)
+    raw_predict, matrix = _raw_predict(pyfunc, schema)
     try:
         spec = _feature_spec(local)
     except (NotFound, ValueError, KeyError) as exc:
@@ -222,5 +271,6 @@ def load_served_model(client: Any, entity: ServedEntity, version: str) -> Loaded
         pyfunc=pyfunc,
         schema=None if spec is not None else schema,
         feature_spec=spec,
-        raw_predict=None if spec is not None else _raw_predict(pyfunc, schema),
+        raw_predict=None if spec is not None else raw_predict,
+        matrix=matrix and spec is None,
     )

@@ -396,7 +396,7 @@ class Runtime:
 
                 deployment = await anyio.to_thread.run_sync(self.ensure, endpoint)
             model = deployment.pick() if served_model is None else deployment.served(served_model)
-            parsed = parse_request(body, content_type, model.schema)
+            parsed = parse_request(body, content_type, model.schema, matrix=model.matrix)
             if model.inline:
                 result = model.predict(self.ws, parsed.data, parsed.params)
             else:

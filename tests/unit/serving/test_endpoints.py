@@ -38,6 +38,8 @@ def test_create_query_get_list_delete(sws):
         {"churn-2": "2"},
     )
     assert sws.serving.query("churn", ROWS) == {"predictions": [2.0], "served_model": "churn-2"}
+    loaded = sws.serving.runtime.deployments["churn"].models["churn-2"]
+    assert loaded.raw_predict is not None and loaded.matrix  # the estimator, called on a matrix
     import os
 
     assert os.environ["LAKEBOX_SERVING_TEST_VAR"] == "yes"
