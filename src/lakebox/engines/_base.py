@@ -51,7 +51,8 @@ class TableSnapshot:
             from deltalake import DeltaTable
 
             return pa.schema(DeltaTable(self.location, version=self.version).schema().to_arrow())
-        return self.dataset.schema  # type: ignore[no-any-return]
+        schema: pa.Schema = self.dataset.schema
+        return schema
 
 
 @dataclass(frozen=True)

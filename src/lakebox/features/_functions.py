@@ -71,7 +71,8 @@ class FunctionInfo:
                 ) from None
         code = compile(self.source, f"<lakebox function {self.full_name}>", "exec")
         exec(code, namespace)
-        return namespace[self.function_name]  # type: ignore[no-any-return]
+        fn: Callable[..., Any] = namespace[self.function_name]
+        return fn
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from lakebox.catalog import TableName
 from lakebox.errors import InvalidInput, NotFound
@@ -53,7 +54,7 @@ _RESULT_TYPES = {
 }
 
 
-class FeatureAwareModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class FeatureAwareModel(PythonModel):
     """The pyfunc wrapper ``log_model`` writes: the flavor's model plus the feature spec.
 
     ``predict`` takes rows that already hold the features (as ``score_batch`` and serving

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -87,14 +86,28 @@ class TableLayout:
         return cls(data["keys"], schema)
 
     def encode_key(self, values: Sequence[Any]) -> str:
-        """The canonical key string: ``[1, "a"]`` for int and string keys."""
-        out = []
+        """The canonical key string, as :meth:`encode_rows` writes it: ``[1,"a"]``.
+
+        Values are first converted to the key column's kind, so a numpy or float ``2.0``
+        finds the integer key ``2`` (but ``2.5`` finds nothing).
+        """
+        parts = []
         for value, kind in zip(values, self._key_kinds, strict=False):
-            if kind is not None and value is not None:
-                with contextlib.suppress(TypeError, ValueError):
-                    value = kind(value)
-            out.append(value)
-        return json.dumps(out, default=_default, separators=(",", ":"))
+            if value is None:
+                parts.append("null")
+            elif kind is int and not (isinstance(value, float) and not value.is_integer()):
+                try:
+                    parts.append(str(int(value)))
+                except (TypeError, ValueError):
+                    parts.append(json.dumps(value, default=_default))
+            elif kind is not None:
+                try:
+                    parts.append(json.dumps(kind(value)))
+                except (TypeError, ValueError):
+                    parts.append(json.dumps(value, default=_default))
+            else:
+                parts.append(json.dumps(value, default=_default))
+        return "[" + ",".join(parts) + "]"
 
     def encode_rows(self, table: pa.Table) -> list[tuple[str, str]]:
         """``(key, value)`` pairs: the key string and the feature values as a JSON list."""
@@ -113,14 +126,17 @@ class TableLayout:
             values = ["[]"] * len(keys)
         return list(zip(keys, values, strict=False))
 
-    def decode_value(self, text: str | bytes | None) -> list[Any] | None:
-        if text is None:
-            return None
-        values: list[Any] = json.loads(text)
-        for i, decode in self._decoders:
-            if values[i] is not None:
-                values[i] = decode(values[i])
-        return values
+    def decode_values(self, texts: Sequence[str | bytes | None]) -> list[list[Any] | None]:
+        """Decode stored values (None stays None) with one JSON parse for the batch."""
+        present = [t.decode() if isinstance(t, bytes) else t for t in texts if t is not None]
+        rows: list[list[Any]] = json.loads("[" + ",".join(present) + "]") if present else []
+        if self._decoders:
+            for values in rows:
+                for i, decode in self._decoders:
+                    if values[i] is not None:
+                        values[i] = decode(values[i])
+        it = iter(rows)
+        return [None if t is None else next(it) for t in texts]
 
 
 class OnlineStore(ABC):
@@ -269,12 +285,11 @@ class OnlineStore(ABC):
             )
         positions = [layout.features.index(f) for f in wanted]
         out: list[dict[str, Any] | None] = []
-        for item in raw:
-            values = layout.decode_value(item)
+        for decoded in layout.decode_values(raw):
             out.append(
                 None
-                if values is None
-                else {f: values[p] for f, p in zip(wanted, positions, strict=False)}
+                if decoded is None
+                else {f: decoded[p] for f, p in zip(wanted, positions, strict=False)}
             )
         return out
 
@@ -312,4 +327,5 @@ def open_online_store(uri: str | None, *, home: str | Path | None = None) -> Onl
         )
     module_name, class_name = BACKENDS[scheme].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(uri)  # type: ignore[no-any-return]
+    store: OnlineStore = cls(uri)
+    return store
