@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 TITLE = "Feature store: point-in-time training set, feature-aware model, score_batch, online"
 TABLE = "main.fs.customer_daily"
+# Its own name: the serving step serves 'churn' (trained on raw columns) with raw rows.
+MODEL = "churn_features"
 DAILY_SQL = """
 SELECT customer_id, ts,
        CAST(sum(sessions) OVER w AS BIGINT) AS sessions_7d,
@@ -91,14 +93,14 @@ def run(ctx: DemoContext) -> None:
             "model",
             flavor=mlflow.sklearn,
             training_set=training_set,
-            registered_model_name="churn",
+            registered_model_name=MODEL,
         )
     ctx.say(
         f"trained on {len(train):,} point-in-time rows ({', '.join(X.columns)}); "
-        f"registered 'churn' version {info.registered_model_version} with its feature spec"
+        f"registered '{MODEL}' version {info.registered_model_version} with its feature spec"
     )
 
-    uri = f"models:/churn/{info.registered_model_version}"
+    uri = f"models:/{MODEL}/{info.registered_model_version}"
     ids = labels[["customer_id"]].head(500)
     scored = ws.features.score_batch(model_uri=uri, df=ids)
     ctx.say(
@@ -114,7 +116,7 @@ def run(ctx: DemoContext) -> None:
     )
     ctx.state.update(
         feature_table=TABLE,
-        run_id=run.info.run_id,
-        model_uri=info.model_uri,
-        model_version=info.registered_model_version,
+        feature_run_id=run.info.run_id,
+        feature_model_uri=info.model_uri,
+        feature_model_version=info.registered_model_version,
     )
