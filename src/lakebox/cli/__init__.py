@@ -26,9 +26,11 @@ SUBCOMMANDS = [
     ("features", "lakebox.cli._features"),
     ("monitors", "lakebox.cli._monitors"),
     ("jobs", "lakebox.cli._jobs"),
+    ("streams", "lakebox.cli._streams"),
 ]
 for _name, _module in SUBCOMMANDS:
     app.add_typer(importlib.import_module(_module).app, name=_name)
+app.command("score")(importlib.import_module("lakebox.cli._score").score)
 
 
 @app.callback()
