@@ -47,13 +47,17 @@ def register(model_uri: str, name: str) -> None:
 @friendly_errors
 def versions(name: str) -> None:
     """List the versions of a model."""
-    found = workspace().models.versions(name)
+    models = workspace().models
+    found = models.versions(name)
+    aliases: dict[str, list[str]] = {}
+    for alias_name, version in (models.get_model(name).aliases or {}).items():
+        aliases.setdefault(str(version), []).append(f"@{alias_name}")
     out = Table("version", "stage", "aliases", "run", "created", "description", title=name)
     for v in found:
         out.add_row(
             str(v.version),
             v.current_stage,
-            ", ".join(f"@{a}" for a in v.aliases),
+            ", ".join(aliases.get(str(v.version), [])),
             (v.run_id or "")[:12],
             _when(v.creation_timestamp),
             v.description or "",

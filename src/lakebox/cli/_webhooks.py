@@ -60,7 +60,10 @@ def create(
 def list_webhooks(model: str = typer.Option(None, help="Only webhooks of this model.")) -> None:
     """List webhooks."""
     hooks = workspace().webhooks.list(model_name=model)
-    out = Table("id", "status", "model", "events", "target", title=f"{len(hooks)} webhook(s)")
+    out = Table(title=f"{len(hooks)} webhook(s)")
+    out.add_column("id", min_width=32, no_wrap=True)
+    for name in ("status", "model", "events", "target"):
+        out.add_column(name)
     for h in hooks:
         target = h.url if h.url is not None else f"job {h.job_id}"
         out.add_row(h.id, h.status, h.model_name or "(registry-wide)", ", ".join(h.events), target)
@@ -112,26 +115,27 @@ def deliveries(
 ) -> None:
     """The delivery log: each event sent to each webhook, attempts and last error."""
     found = workspace().webhooks.deliveries(webhook_id=webhook_id, status=status, limit=limit)
-    out = Table(
-        "id",
-        "webhook",
-        "event",
-        "model",
-        "status",
-        "attempts",
-        "last error",
-        "created",
-        title=f"{len(found)} delivery(ies)",
-    )
+    out = Table(title=f"{len(found)} delivery(ies)")
+    for name, width in (
+        ("id", 4),
+        ("status", 9),
+        ("attempts", 3),
+        ("event", 0),
+        ("model", 0),
+        ("webhook", 0),
+        ("last error", 0),
+        ("created", 0),
+    ):
+        out.add_column(name, min_width=width or None, no_wrap=bool(width), overflow="fold")
     for d in found:
         model = f"{d.model_name} v{d.version}" if d.version else (d.model_name or "")
         out.add_row(
             str(d.id),
-            d.webhook_id[:12],
-            d.event,
-            model,
             d.status,
             str(d.attempts),
+            d.event,
+            model,
+            d.webhook_id[:12],
             (d.last_error or "")[:60],
             _when(d.created_at),
         )
