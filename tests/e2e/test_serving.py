@@ -299,3 +299,45 @@ def _wait_for(condition, timeout=30.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_inference_table_is_complete_after_graceful_shutdown(tmp_path):
+    saved = dict(os.environ)
+    home = tmp_path / "ws"
+    ws = lakebox.Workspace(home)
+    _log_constant(ws, 7.0)
+    ws.close()
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)
+    srv = _conftest.start_server(home)
+    try:
+        client = srv.client()
+        _create(
+            client,
+            "logged",
+            {
+                "served_entities": [{"entity_name": "churn", "entity_version": "1"}],
+                "auto_capture_config": {
+                    "catalog_name": "main",
+                    "schema_name": "serving",
+                    "table_name_prefix": "churn",
+                },
+            },
+        )
+        for i in range(25):
+            r = client.post(
+                "/serving-endpoints/logged/invocations",
+                json={"dataframe_records": [ROW], "client_request_id": f"r{i}"},
+            )
+            assert r.status_code == 200
+        assert client.post("/serving-endpoints/logged/invocations", content=b"{").status_code == 400
+    finally:
+        _conftest.stop_server(srv)  # SIGTERM: uvicorn's graceful shutdown flushes the queue
+    ws = lakebox.Workspace(home)
+    table = ws.tables.read("main.serving.churn_payload")
+    ws.close()
+    assert len(table) == 26
+    assert sorted(table["client_request_id"].dropna()) == sorted(f"r{i}" for i in range(25))
+    assert set(table["model_version"]) == {"1"}
+    assert (table["status_code"] == 400).sum() == 1
