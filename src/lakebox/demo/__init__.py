@@ -21,6 +21,7 @@ __all__ = ["DemoContext", "STEPS", "run_demo"]
 STEPS = [
     "lakebox.demo._tables",
     "lakebox.demo._train",
+    "lakebox.demo._registry",
     "lakebox.demo._features",
     "lakebox.demo._serving",
 ]
