@@ -118,23 +118,28 @@ class RunExecutor(threading.Thread):
         self._completions: queue.Queue[tuple[str, int, dict[str, Any]]] = queue.Queue()
 
     # ------------------------------------------------------------------ db helpers
-    def _update(self, run_id: int, **values: Any) -> None:
-        with self.ws.metadata.begin() as conn:
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
+    def _update(self, run_id: int, conn: Any = None, **values: Any) -> None:
+        if conn is None:
+            with self.ws.metadata.begin() as own:
+                self._update(run_id, own, **values)
+            return
+        conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
 
-    def _insert_task(self, **values: Any) -> int:
-        with self.ws.metadata.begin() as conn:
-            result = conn.execute(
-                runs.insert().values(
-                    parent_run_id=self.run_id,
-                    job_id=self.job_id,
-                    run_type="TASK",
-                    created_time=now_ms(),
-                    cancel_requested=False,
-                    **values,
-                )
+    def _insert_task(self, conn: Any = None, **values: Any) -> int:
+        if conn is None:
+            with self.ws.metadata.begin() as own:
+                return self._insert_task(own, **values)
+        result = conn.execute(
+            runs.insert().values(
+                parent_run_id=self.run_id,
+                job_id=self.job_id,
+                run_type="TASK",
+                created_time=now_ms(),
+                cancel_requested=False,
+                **values,
             )
-            return int(result.inserted_primary_key[0])
+        )
+        return int(result.inserted_primary_key[0])
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> None:
@@ -202,21 +207,23 @@ class RunExecutor(threading.Thread):
                 break
             wait = 0.2 if wake_at is None else max(0.0, min(0.2, wake_at - time.time()))
             try:
-                key, task_run_id, outcome = self._completions.get(timeout=wait)
+                done = [self._completions.get(timeout=wait)]
             except queue.Empty:
                 continue
-            running.discard(key)
-            if outcome.get("state") == "SHUTDOWN":
-                continue
-            self._record(key, task_run_id, outcome, stopping=stop_reason is not None)
-            while True:  # drain whatever else finished meanwhile
+            while True:  # take whatever else finished meanwhile: one transaction for all
                 try:
-                    key, task_run_id, outcome = self._completions.get_nowait()
+                    done.append(self._completions.get_nowait())
                 except queue.Empty:
                     break
+            for key, _, _ in done:
                 running.discard(key)
-                if outcome.get("state") != "SHUTDOWN":
-                    self._record(key, task_run_id, outcome, stopping=stop_reason is not None)
+            done = [d for d in done if d[2].get("state") != "SHUTDOWN"]
+            if done:
+                with self.ws.metadata.begin() as conn:
+                    for key, task_run_id, outcome in done:
+                        self._record(
+                            conn, key, task_run_id, outcome, stopping=stop_reason is not None
+                        )
         if self.shutdown_event.is_set() and stop_reason is None:
             return
         self._finish(stop_reason)
@@ -240,6 +247,7 @@ class RunExecutor(threading.Thread):
     def _start_ready_tasks(self, running: set[str]) -> float | None:
         """Start or skip every task that can be decided now; returns the next retry time."""
         wake_at: float | None = None
+        ready: list[tuple[str, dict[str, Any] | None]] = []
         progressed = True
         while progressed:
             progressed = False
@@ -263,8 +271,13 @@ class RunExecutor(threading.Thread):
                     at = row["not_before"] / 1000
                     wake_at = at if wake_at is None else min(wake_at, at)
                     continue
-                self._dispatch(key, row, running)
-                progressed = True
+                ready.append((key, row))
+                running.add(key)
+        if ready:  # one transaction for every task started now
+            with self.ws.metadata.begin() as conn:
+                started = [self._start_row(conn, key, row) for key, row in ready]
+            for key, task_run_id in started:
+                self._dispatch(key, task_run_id)
         return wake_at
 
     def _skip(self, key: str, row: dict[str, Any] | None, result: str) -> None:
@@ -305,15 +318,19 @@ class RunExecutor(threading.Thread):
             if k in self.latest
         }
 
-    def _dispatch(self, key: str, row: dict[str, Any] | None, running: set[str]) -> None:
+    def _start_row(self, conn: Any, key: str, row: dict[str, Any] | None) -> tuple[str, int]:
+        """Record the task attempt as RUNNING; returns ``(key, task_run_id)``."""
         task = self.tasks[key]
         attempt = (row or {}).get("attempt_number", 0)
-        upstream = self._upstream_values(key)
-        cluster = self._cluster_label(task)
-        started = now_ms()
-        values = {"life_cycle_state": "RUNNING", "start_time": started, "cluster": cluster}
+        values = {
+            "life_cycle_state": "RUNNING",
+            "start_time": now_ms(),
+            "cluster": self._cluster_label(task),
+            "log_path": str(self._log_path(key, attempt)),
+        }
         if row is None:
             task_run_id = self._insert_task(
+                conn,
                 task_key=key,
                 settings=json.dumps(task),
                 attempt_number=attempt,
@@ -322,12 +339,7 @@ class RunExecutor(threading.Thread):
             )
         else:
             task_run_id = row["run_id"]
-        log_path = self._log_path(key, task_run_id)
-        values["log_path"] = str(log_path)
-        if row is None:
-            self._update(task_run_id, log_path=str(log_path))
-        else:
-            self._update(task_run_id, **values)
+            self._update(task_run_id, conn, **values)
         self.latest[key] = {
             "run_id": task_run_id,
             "attempt_number": attempt,
@@ -336,6 +348,13 @@ class RunExecutor(threading.Thread):
             "result_state": None,
             **values,
         }
+        return key, task_run_id
+
+    def _dispatch(self, key: str, task_run_id: int) -> None:
+        task = self.tasks[key]
+        attempt = self.latest[key]["attempt_number"]
+        log_path = self.latest[key]["log_path"]
+        upstream = self._upstream_values(key)
         refs = reference_values(
             job_id=self.job_id,
             run_id=self.run_id,
@@ -345,7 +364,6 @@ class RunExecutor(threading.Thread):
             upstream_values=upstream,
             start_time=self.start_time,
         )
-        running.add(key)
         if task.get("condition_task"):
             try:
                 outcome = {
@@ -388,10 +406,13 @@ class RunExecutor(threading.Thread):
             return f"job-cluster:{task['job_cluster_key']}"
         return "job-cluster"
 
-    def _log_path(self, key: str, task_run_id: int) -> Path:
+    def _log_path(self, key: str, attempt: int) -> Path:
         folder = self.ws.home / "logs" / "jobs" / str(self.job_id or "submitted") / str(self.run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{key}-{task_run_id}.log"
+        if not getattr(self, "_log_folder_made", False):
+            folder.mkdir(parents=True, exist_ok=True)
+            self._log_folder_made = True
+        repair = f"-repair{self.repair_id}" if self.repair_id else ""
+        return folder / f"{key}-attempt{attempt}{repair}.log"
 
     def _job_cluster_env(self, task: dict[str, Any]) -> dict[str, str]:
         spec = task.get("new_cluster")
@@ -442,7 +463,7 @@ class RunExecutor(threading.Thread):
         self._completions.put((key, task_run_id, outcome))
 
     def _record(
-        self, key: str, task_run_id: int, outcome: dict[str, Any], *, stopping: bool
+        self, conn: Any, key: str, task_run_id: int, outcome: dict[str, Any], *, stopping: bool
     ) -> None:
         task = self.tasks[key]
         state = outcome["state"]
@@ -472,7 +493,7 @@ class RunExecutor(threading.Thread):
             "end_time": end,
             "output": json.dumps(output),
         }
-        self._update(task_run_id, **values)
+        self._update(task_run_id, conn, **values)
         attempt = self.latest[key]["attempt_number"]
         self.latest[key].update(values, output=output)
         retries = task.get("max_retries", 0)
@@ -480,6 +501,7 @@ class RunExecutor(threading.Thread):
         if retryable and not stopping and (retries == -1 or attempt < retries):
             not_before = end + (task.get("min_retry_interval_millis") or 0)
             new_id = self._insert_task(
+                conn,
                 task_key=key,
                 settings=json.dumps(task),
                 attempt_number=attempt + 1,

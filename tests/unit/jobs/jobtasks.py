@@ -35,7 +35,10 @@ def fail(message: str = "boom"):
 
 def fail_until(marker: str, times: int = 1) -> str:
     """Fail the first ``times`` calls (counted in a file), then succeed."""
-    count = int(open(marker).read()) if os.path.exists(marker) else 0
+    count = 0
+    if os.path.exists(marker):
+        with open(marker) as f:
+            count = int(f.read())
     with open(marker, "w") as f:
         f.write(str(count + 1))
     if count < times:

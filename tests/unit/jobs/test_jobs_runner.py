@@ -351,7 +351,8 @@ def test_other_task_types(ws, jobs, tmp_path):
                 {
                     "task_key": "sql",
                     "sql_task": {
-                        "query": "SELECT sum(x) AS s FROM main.raw.nums WHERE x <= {{job.parameters.limit}}"
+                        "query": "SELECT sum(x) AS s FROM main.raw.nums "
+                        "WHERE x <= {{job.parameters.limit}}"
                     },
                     **WARM,
                 },
@@ -420,7 +421,7 @@ def test_notifications_are_posted(jobs):
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server API
+        def do_POST(self):
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
@@ -475,7 +476,7 @@ def test_crud_submit_and_errors(jobs):
     run_id = jobs.submit({"name": "once", "tasks": [fn_task("x", "echo", parameters={"value": 5})]})
     run = jobs.wait(run_id, timeout=60)
     assert run.job_id is None and run.run_type == "SUBMIT_RUN" and run.result_state == "SUCCESS"
-    assert [r.run_id for r in jobs.list_runs(limit=5)][0] == run_id
+    assert jobs.list_runs(limit=5)[0].run_id == run_id
     jobs.delete(job_id)
     with pytest.raises(NotFound, match="Job"):
         jobs.get(job_id)

@@ -3,6 +3,7 @@ table-update and file-arrival triggers (in-process services on a real metadata D
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timezone
 
@@ -69,7 +70,7 @@ def test_every_second_schedule_fires_each_tick_once(ws, job):
             s.stop()
     ticks = _scheduled(ws, job_id)
     assert len(ticks) == len(set(ticks))
-    assert all(b - a == 1000 for a, b in zip(ticks, ticks[1:], strict=False))
+    assert all(b - a == 1000 for a, b in itertools.pairwise(ticks))
     assert _scheduled(ws, paused) == []
     run = ws.jobs.list_runs(job_id, limit=1)[0]
     assert run.trigger == "PERIODIC"
