@@ -100,8 +100,14 @@ def run(
 ) -> None:
     """Run a job now."""
     ws = workspace()
+    background = ws.jobs.service_running()
     run_id = ws.jobs.run_now(job_id, job_parameters=_params(param) or None)
     console.print(f"Started run [bold]{run_id}[/] of job {job_id}.")
+    if not wait and not background:
+        console.print(
+            "[yellow]No jobs service is running (lakebox up or lakebox worker): the "
+            "run will start when one does.[/]"
+        )
     if wait:
         with console.status(f"Run {run_id} running..."):
             finished = ws.jobs.wait(run_id, timeout=timeout)

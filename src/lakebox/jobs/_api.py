@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -40,6 +41,16 @@ TRIGGERS = (
 )
 FAILED_RESULTS = ("FAILED", "TIMEDOUT", "CANCELED", "UPSTREAM_FAILED", "UPSTREAM_CANCELED")
 _BACKGROUND_ENV = "LAKEBOX_BACKGROUND_SERVICES"  # see lakebox.server._run
+_embedded: list[JobService] = []  # runners started by Jobs objects of this process
+
+
+def stop_embedded_runners() -> None:
+    """Stop every runner this process started (their unfinished runs are handed over)."""
+    while _embedded:
+        _embedded.pop().stop()
+
+
+atexit.register(stop_embedded_runners)
 
 
 class Jobs:
@@ -585,7 +596,15 @@ class Jobs:
         with self._lock:
             if self._service is None or not self._service.alive():
                 self._service = JobService(self.ws, scheduler=scheduler, **options).start()
+                _embedded.append(self._service)
             return self._service
+
+    def service_running(self) -> bool:
+        """Whether a jobs service (``lakebox up``, ``lakebox worker`` or one started in this
+        process) is alive to execute runs."""
+        if self._service is not None and self._service.alive():
+            return True
+        return self._live_ports() is not None
 
     def _live_ports(self) -> list[int] | None:
         """Wake ports of live services on this host; None when no service is alive."""
@@ -621,6 +640,8 @@ class Jobs:
             service, self._service = self._service, None
         if service is not None:
             service.stop()
+            if service in _embedded:
+                _embedded.remove(service)
 
 
 def _int_id(value: Any, what: str) -> int:
