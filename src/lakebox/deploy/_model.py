@@ -148,10 +148,13 @@ class Predictor:
     _loaded: Any = field(default=None, init=False, repr=False, compare=False)
     _spec: Any = field(default=None, init=False, repr=False, compare=False)
     _ws: Any = field(default=None, init=False, repr=False, compare=False)
+    _casts: dict[str, pa.DataType] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_loaded=None, _spec=None, _ws=None)
+        state.update(_loaded=None, _spec=None, _ws=None, _casts={})
         return state
 
     @property
@@ -172,10 +175,15 @@ class Predictor:
             from lakebox.features import FeatureSpec
 
             self._spec = FeatureSpec.load(self.model.local_path)
-        if self.feature_columns is None and self._spec is None:
-            schema = self._loaded.metadata.get_input_schema()
-            if schema is not None and schema.has_input_names():
+        schema = self._loaded.metadata.get_input_schema()
+        if schema is not None and schema.has_input_names():
+            if self.feature_columns is None and self._spec is None:
                 self.feature_columns = list(schema.input_names())
+            self._casts = {
+                name: _ARROW_TYPES[getattr(kind, "name", str(kind))]
+                for name, kind in zip(schema.input_names(), schema.input_types(), strict=False)
+                if getattr(kind, "name", str(kind)) in _ARROW_TYPES
+            }
 
     def _features(self, table: pa.Table) -> pa.Table:
         if self._spec is None:
@@ -206,12 +214,19 @@ class Predictor:
                     f"Model {self.model.uri!r} needs column(s) {missing}, which the input "
                     f"{features.column_names} lacks."
                 )
-            frame = features.select(self.feature_columns).to_pandas()
+            frame = _cast_numbers(features.select(self.feature_columns), self._casts).to_pandas()
         else:
-            frame = features.to_pandas()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # schema enforcement chatter
-            raw = self._loaded.predict(frame)
+            frame = _cast_numbers(features, self._casts).to_pandas()
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # schema enforcement chatter
+                raw = self._loaded.predict(frame)
+        except MlflowException as exc:
+            raise InvalidInput(
+                f"Model {self.model.uri!r} refused the input: {exc.message[-400:]}"
+            ) from None
         out = features
         if self.keep_columns is not None:
             out = out.select([c for c in self.keep_columns])
@@ -225,6 +240,20 @@ class Predictor:
         out = out.append_column("model_version", pa.array([self.model.version] * n, pa.string()))
         out = out.append_column("scored_at", pa.array([when] * n, pa.timestamp("us", tz="UTC")))
         return out.to_pandas() if as_pandas else out
+
+
+# MLflow signature types -> Arrow types that integer input is widened to.
+_ARROW_TYPES = {"double": pa.float64(), "float": pa.float32()}
+
+
+def _cast_numbers(table: pa.Table, casts: dict[str, pa.DataType]) -> pa.Table:
+    """Widen integer columns the model's signature declares as floating point (MLflow's
+    schema enforcement refuses int64 for a double column)."""
+    for name, target in casts.items():
+        if name in table.column_names and pa.types.is_integer(table.schema.field(name).type):
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, table[name].cast(target))
+    return table
 
 
 def _prediction_columns(raw: Any, name: str, rows: int) -> list[tuple[str, pa.Array]]:
