@@ -148,9 +148,11 @@ def _run_notebook(path: str, params: dict[str, Any], context: dict[str, Any], lo
         for name, value in params.items()
         if str(name).isidentifier()
     ]
-    nb.cells.insert(
-        0, nbformat.v4.new_code_cell("# Parameters injected by lakebox\n" + "\n".join(lines))
-    )
+    injected = nbformat.v4.new_code_cell("# Parameters injected by lakebox\n" + "\n".join(lines))
+    injected.metadata["tags"] = ["injected-parameters"]
+    # like papermill: right after the cell tagged "parameters", else first
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    nb.cells.insert(tagged[0] + 1 if tagged else 0, injected)
     folder = Path(log_path).parent
     ctx_file = folder / (Path(log_path).stem + ".context.json")
     values_file = folder / (Path(log_path).stem + ".values.jsonl")

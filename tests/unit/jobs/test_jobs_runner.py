@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from jobtasks import fn_task
@@ -498,3 +499,46 @@ def test_webhook_trigger_signature(jobs):
     run = jobs.wait(run_id, timeout=60)
     assert run.trigger == "WEBHOOK"
     assert run.task("ctx").output["result"]["parameters"] == {"event": event}
+
+
+def test_ipynb_notebook_with_parameters_and_task_values(jobs, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("day = 'default'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from lakebox.jobs import task_values\n"
+            "print('day is', day)\n"
+            "task_values.set('rows', len(day))"
+        ),
+    ]
+    path = tmp_path / "report.ipynb"
+    nbformat.write(nb, str(path))
+    run = _run(
+        jobs,
+        {
+            "name": "nb",
+            "tasks": [
+                {
+                    "task_key": "nb",
+                    "notebook_task": {
+                        "notebook_path": str(path),
+                        "base_parameters": {"day": "2026-01-31"},
+                    },
+                },
+                fn_task(
+                    "after",
+                    "echo",
+                    depends_on=["nb"],
+                    parameters={"value": "{{tasks.nb.values.rows}}"},
+                    **WARM,
+                ),
+            ],
+        },
+    )
+    assert run.result_state == "SUCCESS", run.state_message
+    assert "day is 2026-01-31" in jobs.logs(run.run_id, "nb")
+    assert run.task("after").output["result"] == 10
+    executed = list(Path(run.task("nb").log_path).parent.glob("nb-*.ipynb"))
+    assert executed  # the executed notebook is kept next to the log
