@@ -49,6 +49,7 @@ class DispatcherConfig:
     timeout_seconds: float = 10.0
     lease_seconds: float = 60.0
     concurrency: int = 4
+    batch_size: int = 50
 
     def backoff_ms(self, attempts: int) -> int:
         """Delay before the next try after ``attempts`` failed attempts."""
@@ -152,150 +153,182 @@ class Dispatcher:
         self.sender.close()
 
     # ------------------------------------------------------------------ one webhook
-    def _drain(self, webhook_id: str, *, limit: int = 200) -> int:
-        """Deliver a webhook's due deliveries strictly in event order."""
+    def _drain(self, webhook_id: str, *, limit: int = 500) -> int:
+        """Deliver a webhook's due deliveries strictly in event order, a claimed batch at a
+        time; a failure stops the batch (later events wait behind the retried one)."""
         done = 0
         while done < limit and not self._stop.is_set():
             now = now_ms()
             with self.db.engine.connect() as conn:
-                head = conn.execute(
+                rows = conn.execute(
                     select(s.deliveries, s.outbox.c.event_id, s.outbox.c.payload)
                     .join(s.outbox, s.outbox.c.seq == s.deliveries.c.seq)
                     .where(s.deliveries.c.webhook_id == webhook_id)
                     .where(s.deliveries.c.status == "PENDING")
                     .order_by(s.deliveries.c.seq)
-                    .limit(1)
-                ).first()
+                    .limit(self.config.batch_size)
+                ).all()
                 hook_row = conn.execute(
                     select(s.webhooks).where(s.webhooks.c.id == webhook_id)
                 ).first()
-            if head is None or head.next_attempt_at > now or hook_row is None:
+            if not rows or rows[0].next_attempt_at > now or hook_row is None:
                 return done
-            if not self._claim(head, now):
+            batch = self._claim([r for r in rows if r.next_attempt_at <= now], now)
+            if not batch:
                 return done
             hook = _row_to_webhook(hook_row)
             if hook.status != "ACTIVE":
+                reason = f"webhook is {hook.status} at delivery time"
                 self._finish(
-                    head.id,
-                    attempts=head.attempts,
-                    status="SKIPPED",
-                    code=None,
-                    error=f"webhook is {hook.status} at delivery time",
-                    duration=0,
-                    log_attempt=False,
+                    [(r, "SKIPPED", r.attempts, None, reason, 0, None) for r in batch],
+                    log_attempts=False,
                 )
-                done += 1
+                done += len(batch)
                 continue
-            attempt = head.attempts + 1
+            outcomes, blocked = self._send_batch(hook, batch)
+            self._finish(outcomes)
+            unsent = batch[len(outcomes) :]
+            if unsent:
+                self._release(unsent)
+            done += len(outcomes)
+            if blocked:
+                return done
+        return done
+
+    def _send_batch(self, hook: Any, batch: list[Any]) -> tuple[list[tuple[Any, ...]], bool]:
+        outcomes: list[tuple[Any, ...]] = []
+        target = hook.target()
+        for row in batch:
+            attempt = row.attempts + 1
             started = time.perf_counter()
             result = self.sender.send(
-                hook.target(),
-                render_body(json.loads(head.payload), webhook_id),
-                event_id=head.event_id,
+                target,
+                render_body(json.loads(row.payload), hook.id),
+                event_id=row.event_id,
                 attempt=attempt,
             )
             duration = int((time.perf_counter() - started) * 1000)
-            self._record(head, attempt, result, duration)
-            done += 1
-            if not result.ok and not self._finished_after(result, attempt):
-                return done  # the head waits for its retry; later events wait behind it
-        return done
+            status, next_at = self._outcome(result, attempt)
+            outcomes.append(
+                (row, status, attempt, result.status_code, result.error, duration, next_at)
+            )
+            if status == "DEAD":
+                log.warning(
+                    "lakebox webhook delivery %s dead-lettered after %d attempt(s): %s",
+                    row.id,
+                    attempt,
+                    result.error,
+                )
+            if status == "PENDING":
+                return outcomes, True  # the head waits for its retry
+        return outcomes, False
 
-    def _claim(self, head: Any, now: int) -> bool:
+    def _claim(self, rows: list[Any], now: int) -> list[Any]:
+        """Lease ``rows``; returns the leading run of rows now held by this dispatcher."""
         d = s.deliveries
         claimable = [
             d.c.lease_owner.is_(None),
             d.c.lease_until < now,
             d.c.lease_owner == self.owner,
         ]
-        owner = head.lease_owner
-        if owner and owner != self.owner and self._owner_dead(owner):
-            claimable.append(d.c.lease_owner == owner)
+        dead = {
+            r.lease_owner
+            for r in rows
+            if r.lease_owner
+            and r.lease_owner != self.owner
+            and r.lease_until is not None
+            and r.lease_until >= now
+            and self._owner_dead(r.lease_owner)
+        }
+        if dead:
+            claimable.append(d.c.lease_owner.in_(sorted(dead)))
         lease_until = now + int(self.config.lease_seconds * 1000)
+        ids = [r.id for r in rows]
         with self.db.begin() as conn:
-            claimed = conn.execute(
+            conn.execute(
                 update(d)
-                .where(and_(d.c.id == head.id, d.c.status == "PENDING", or_(*claimable)))
+                .where(and_(d.c.id.in_(ids), d.c.status == "PENDING", or_(*claimable)))
                 .values(lease_owner=self.owner, lease_until=lease_until)
             )
-        return claimed.rowcount == 1
+            mine = {
+                r[0]
+                for r in conn.execute(
+                    select(d.c.id)
+                    .where(d.c.id.in_(ids))
+                    .where(d.c.lease_owner == self.owner)
+                    .where(d.c.lease_until == lease_until)
+                )
+            }
+        claimed = []
+        for row in rows:
+            if row.id not in mine:
+                break
+            claimed.append(row)
+        leftover = [r for r in rows[len(claimed) :] if r.id in mine]
+        if leftover:
+            self._release(leftover)
+        return claimed
+
+    def _release(self, rows: list[Any]) -> None:
+        d = s.deliveries
+        with self.db.begin() as conn:
+            conn.execute(
+                update(d)
+                .where(d.c.id.in_([r.id for r in rows]))
+                .where(d.c.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
 
     def _owner_dead(self, owner: str) -> bool:
         host, _, rest = owner.partition(":")
         pid = rest.partition(":")[0]
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
-    def _finished_after(self, result: DeliveryResult, attempt: int) -> bool:
-        return result.ok or result.permanent or attempt >= self.config.max_attempts
-
-    def _record(self, head: Any, attempt: int, result: DeliveryResult, duration: int) -> None:
+    def _outcome(self, result: DeliveryResult, attempt: int) -> tuple[str, int | None]:
         if result.ok:
-            status, next_at = "SUCCEEDED", None
-        elif self._finished_after(result, attempt):
-            status, next_at = "DEAD", None
-        else:
-            status, next_at = "PENDING", now_ms() + self.config.backoff_ms(attempt)
-        self._finish(
-            head.id,
-            attempts=attempt,
-            status=status,
-            code=result.status_code,
-            error=result.error,
-            duration=duration,
-            next_at=next_at,
-        )
-        if status == "DEAD":
-            log.warning(
-                "lakebox webhook delivery %s dead-lettered after %d attempt(s): %s",
-                head.id,
-                attempt,
-                result.error,
-            )
+            return "SUCCEEDED", None
+        if result.permanent or attempt >= self.config.max_attempts:
+            return "DEAD", None
+        return "PENDING", now_ms() + self.config.backoff_ms(attempt)
 
-    def _finish(
-        self,
-        delivery_id: int,
-        *,
-        attempts: int,
-        status: str,
-        code: int | None,
-        error: str | None,
-        duration: int,
-        next_at: int | None = None,
-        log_attempt: bool = True,
-    ) -> None:
+    def _finish(self, outcomes: list[tuple[Any, ...]], *, log_attempts: bool = True) -> None:
+        """Record results of (row, status, attempts, code, error, duration, next_at), in one
+        transaction, only for rows this dispatcher still holds."""
+        if not outcomes:
+            return
         now = now_ms()
         d = s.deliveries
-        values: dict[str, Any] = {
-            "status": status,
-            "attempts": attempts,
-            "last_status_code": code,
-            "last_error": error,
-            "lease_owner": None,
-            "lease_until": None,
-        }
-        if next_at is not None:
-            values["next_attempt_at"] = next_at
-        if status != "PENDING":
-            values["finished_at"] = now
         with self.db.begin() as conn:
-            changed = conn.execute(
-                update(d)
-                .where(d.c.id == delivery_id)
-                .where(d.c.lease_owner == self.owner)
-                .values(**values)
-            )
-            if changed.rowcount == 1 and log_attempt:
-                conn.execute(
-                    s.attempts.insert().values(
-                        delivery_id=delivery_id,
-                        attempt=attempts,
-                        at=now,
-                        status_code=code,
-                        error=error,
-                        duration_ms=duration,
-                    )
+            for row, status, attempts, code, error, duration, next_at in outcomes:
+                values: dict[str, Any] = {
+                    "status": status,
+                    "attempts": attempts,
+                    "last_status_code": code,
+                    "last_error": error,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+                if next_at is not None:
+                    values["next_attempt_at"] = next_at
+                if status != "PENDING":
+                    values["finished_at"] = now
+                changed = conn.execute(
+                    update(d)
+                    .where(d.c.id == row.id)
+                    .where(d.c.lease_owner == self.owner)
+                    .values(**values)
                 )
+                if changed.rowcount == 1 and log_attempts:
+                    conn.execute(
+                        s.attempts.insert().values(
+                            delivery_id=row.id,
+                            attempt=attempts,
+                            at=now,
+                            status_code=code,
+                            error=error,
+                            duration_ms=duration,
+                        )
+                    )
 
     def __enter__(self) -> Dispatcher:
         return self
