@@ -18,6 +18,7 @@ from typing import Any
 
 from lakebox.jobs import _context, task_values
 from lakebox.jobs._api import TRIGGERS, Jobs
+from lakebox.jobs._cicd import create_model_validation_job
 from lakebox.jobs._cron import QuartzCron
 from lakebox.jobs._service import CATCH_UP_LIMIT, JobService, run_scheduler
 from lakebox.jobs._spec import RUN_IF, TASK_TYPES, load_job_spec, validate_job_settings
@@ -37,6 +38,7 @@ __all__ = [
     "TaskRun",
     "TaskType",
     "context",
+    "create_model_validation_job",
     "load_job_spec",
     "parameters",
     "register_task_type",

@@ -87,6 +87,11 @@ register_task_type(
     "sleep", "lakebox.jobs._builtin:sleep", description="Wait some seconds: {seconds}"
 )
 register_task_type(
+    "validate-model",
+    "lakebox.jobs._cicd:validate_model",
+    description="Score a model version on a holdout table vs Production; approve or reject",
+)
+register_task_type(
     "run-job",
     "lakebox.jobs._builtin:run_job",
     description="Run another job and wait for it: {job_id, job_parameters}",
