@@ -247,7 +247,7 @@ class EndpointConfig:
     ) -> dict[str, int]:
         names = [e.name for e in entities]
         if traffic is not None:
-            pairs = list(traffic.items())
+            pairs: list[tuple[Any, Any]] = list(traffic.items())
         else:
             raw = (data.get("traffic_config") or {}).get("routes")
             if raw is None:

@@ -26,9 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadError", "LoadedModel", "load_served_model", "resolve_version"]
 
-# Predictions faster than this (moving average) run on the event loop: a thread hop would
-# cost more than the predict itself.
-INLINE_SECONDS = 0.002
+# Predictions using less CPU than this (moving average of the thread's CPU time, so other
+# processes' load does not count) run on the event loop: a small predict holds the GIL the
+# whole time, so a thread adds no parallelism, only a hop and GIL hand-offs. Slower models,
+# and models that look features up in an online store (I/O), run in the served model's pool
+# of ``workers`` threads so the event loop keeps reading requests meanwhile.
+INLINE_CPU_SECONDS = 0.005
 
 
 class LoadError(LakeboxError):
@@ -76,7 +79,7 @@ class LoadedModel:
     raw_predict: Any = None
     matrix: bool = False  # parse requests into a float matrix for raw_predict
     pool: concurrent.futures.ThreadPoolExecutor | None = None
-    avg_seconds: float = 0.0
+    avg_cpu_seconds: float = 0.0
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -86,7 +89,7 @@ class LoadedModel:
     @property
     def inline(self) -> bool:
         """Run predict on the event loop (fast models) rather than in the worker pool."""
-        return self.avg_seconds < INLINE_SECONDS
+        return self.feature_spec is None and self.avg_cpu_seconds < INLINE_CPU_SECONDS
 
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self.pool is None:
@@ -97,7 +100,7 @@ class LoadedModel:
 
     def predict(self, ws: Workspace | None, data: Any, params: dict[str, Any] | None) -> Any:
         """Predict on validated input; input errors raise :class:`InvalidInput`."""
-        started = time.perf_counter()
+        started = time.thread_time()
         if self.feature_spec is not None:
             data = self._with_features(ws, data)
         if params is not None and isinstance(data, np.ndarray) and self.schema is not None:
@@ -121,8 +124,9 @@ class LoadedModel:
                     f"{' '.join(str(message).split())[:500]}"
                 ) from None
             raise
-        elapsed = time.perf_counter() - started
-        self.avg_seconds = 0.9 * self.avg_seconds + 0.1 * elapsed if self.avg_seconds else elapsed
+        used = time.thread_time() - started
+        avg = self.avg_cpu_seconds
+        self.avg_cpu_seconds = 0.9 * avg + 0.1 * used if avg else used
         return result
 
     def _with_features(self, ws: Workspace | None, data: Any) -> Any:

@@ -377,7 +377,8 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        self.logger.close()
+        self.logger.flush()  # the logger restarts if this runtime serves again
+        self.eager = False
         for name in list(self.deployments):
             self.drop(name)
 

@@ -186,6 +186,7 @@ class EndpointStore:
             row = conn.execute(select(endpoints).where(endpoints.c.name == name)).first()
             if row is None:
                 self.get(name)  # raises NotFound with suggestions
+                raise NotFound(f"Serving endpoint {name!r} does not exist.")
             conn.execute(
                 endpoints.update()
                 .where(endpoints.c.name == name)
