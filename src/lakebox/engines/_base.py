@@ -116,7 +116,7 @@ class Engine(ABC):
         """How many key values occur more than once in ``data``, with up to ``limit`` examples."""
 
 
-_cache: dict[tuple[str, int], Engine] = {}
+_cache: dict[tuple[Any, ...], Engine] = {}
 
 
 def get_engine(name: str = "local", *, threads: int = 0, **options: Any) -> Engine:
@@ -132,7 +132,7 @@ def get_engine(name: str = "local", *, threads: int = 0, **options: Any) -> Engi
             f"Unknown engine {name!r}; choose one of {sorted(ENGINES)} "
             "([engine] name in lakebox.toml)."
         )
-    key = (name, threads)
+    key = (name, threads, *sorted((k, repr(v)) for k, v in options.items()))
     if key not in _cache:
         module_name, class_name = ENGINES[name].split(":")
         try:
