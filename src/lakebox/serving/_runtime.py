@@ -422,8 +422,8 @@ class Runtime:
                 {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}
             ).encode()
         seconds = time.perf_counter() - started
-        served_name = model.name if model is not None else ""
-        self.metrics.observe(endpoint, served_name, status, seconds)
+        if deployment is not None:  # unknown endpoint names must not grow the label set
+            self.metrics.observe(endpoint, model.name if model is not None else "", status, seconds)
         if deployment is not None and deployment.config.inference_table and model is not None:
             self.logger.offer(
                 deployment.config.inference_table,

@@ -193,8 +193,11 @@ def test_metrics_count_requests_errors_and_latency(sws):
     sws.serving.query("m", ROWS)
     with pytest.raises(InvalidInput):
         sws.serving.query("m", [{"x": 1}])
+    with pytest.raises(NotFound):
+        sws.serving.query("ghost", ROWS)
     runtime = sws.serving.runtime
     text = runtime.metrics.render(loaded=runtime.loaded())
+    assert "ghost" not in text
     assert (
         'lakebox_serving_requests_total{endpoint="m",served_model="churn-1",code="200"} 1' in text
     )
