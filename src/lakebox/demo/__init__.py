@@ -24,6 +24,7 @@ STEPS = [
     "lakebox.demo._registry",
     "lakebox.demo._features",
     "lakebox.demo._serving",
+    "lakebox.demo._monitoring",
     "lakebox.demo._batch_stream",
 ]
 

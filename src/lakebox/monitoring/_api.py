@@ -325,15 +325,6 @@ class Monitors:
                 .where(s.refreshes.c.refresh_id == refresh_id)
                 .values(state="SUCCESS", end_time_ms=end, message=message, mode=result.mode)
             )
-        report_error = None
-        try:
-            from lakebox.monitoring._report import write_report
-
-            write_report(self.ws, self.get(info.table_name))
-        except Exception as exc:  # a report problem never fails a refresh
-            report_error = str(exc)
-        if report_error:
-            message += f"; report not written: {report_error}"
         return RefreshInfo(
             refresh_id, info.table_name, "SUCCESS", trigger, result.mode, start, end, message, fired
         )

@@ -226,7 +226,7 @@ def _agg_sql(col: str, kind: str, i: int, custom: list[CustomMetric]) -> list[st
             f'stddev_samp({q})::DOUBLE AS "{i}|stddev"',
             f'min({q})::DOUBLE AS "{i}|min"',
             f'max({q})::DOUBLE AS "{i}|max"',
-            f'approx_quantile({q}::DOUBLE, [{qs}]) AS "{i}|quantiles"',
+            f'quantile_cont({q}, [{qs}])::DOUBLE[] AS "{i}|quantiles"',
         ]
     for metric in custom:
         if metric.type == "aggregate" and col in metric.input_columns:
@@ -283,22 +283,25 @@ def group_data(
                 name = TABLE if idx == TABLE else columns[int(idx)]
                 per_col[name][metric] = value
             profiles[group].update(per_col)
-        # value counts of categorical columns (frequent items and categorical drift)
-        for col in columns:
+        # value counts of categorical columns (frequent items and categorical drift), all
+        # columns in one UNION ALL query
+        parts = []
+        for i, col in enumerate(columns):
             if plan.columns[col] != "categorical":
                 continue
             q = _quote(col)
             cond = f"{q} IS NOT NULL" + (f" AND {where[6:]}" if where else "")
-            sql = (
-                f"SELECT {', '.join(select_keys)}, __v, count(*) AS __n FROM "
+            parts.append(
+                f"SELECT {', '.join(select_keys)}, {i} AS __c, __v, count(*) AS __n FROM "
                 f"(SELECT *, {q}::VARCHAR AS __v FROM __d WHERE {cond}) "
                 f"{_group_by([*keys, '__v'], by_model)}"
             )
-            for rec in con.sql(sql).to_arrow_table().to_pylist():
+        if parts:
+            for rec in con.sql(" UNION ALL ".join(parts)).to_arrow_table().to_pylist():
                 group = (rec["__w"], slice_key, rec["__sv"], rec["__m"])
                 if slice_key is not None and group[2] is None:
                     continue
-                counts[group].setdefault(col, {})[rec["__v"]] = rec["__n"]
+                counts[group].setdefault(columns[rec["__c"]], {})[rec["__v"]] = rec["__n"]
     con.unregister("__d")
     keys_np: dict[str, np.ndarray] = {}
     if by_window:

@@ -19,7 +19,7 @@ from lakebox.monitoring._profiles import (
 
 __all__ = ["DEFAULT_DRIFT_SAMPLE_ROWS", "MonitorInfo", "metric_table_names"]
 
-DEFAULT_DRIFT_SAMPLE_ROWS = 50_000
+DEFAULT_DRIFT_SAMPLE_ROWS = 20_000
 
 
 def metric_table_names(table_name: str, output_schema_name: str | None) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.dataset as pads
 
 from lakebox.errors import InvalidInput
@@ -427,6 +428,11 @@ def _windowed(
     )
     if frame.num_rows == 0:
         return set()
+    # per-model groups only when several models served (else they equal the all-models group)
+    several = (
+        isinstance(info.profile, InferenceLog)
+        and pa.compute.count_distinct(frame.column("__m")).as_py() > 1
+    )
     grouped = group_data(
         con,
         frame,
@@ -435,7 +441,7 @@ def _windowed(
         info.slicing_exprs,
         list(info.custom_metrics),
         by_window=True,
-        by_model=isinstance(info.profile, InferenceLog),
+        by_model=several,
     )
     present = sorted({g[0] for g in grouped.rows})
     ends = _shift(con, present, interval, "+")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from lakebox.errors import MissingDependency
@@ -33,12 +34,44 @@ def report_path(ws: Workspace, table_name: str) -> Path:
     return Path(ws.home) / "reports" / f"{table_name}.html"
 
 
+class _Figure:
+    """A plotly figure as plain dicts (rendered by plotly.js without Python-side validation,
+    which costs seconds for a dozen charts)."""
+
+    def __init__(self) -> None:
+        self.data: list[dict[str, Any]] = []
+        self.layout: dict[str, Any] = {}
+
+    def add_trace(self, trace: dict[str, Any]) -> None:
+        self.data.append(trace)
+
+    def update_layout(self, **layout: Any) -> None:
+        self.layout.update(layout)
+
+    def update_yaxes(self, **axis: Any) -> None:
+        self.layout.setdefault("yaxis", {}).update(axis)
+
+
+class _Traces:
+    """``go.Scatter(...)``-style constructors producing trace dicts."""
+
+    Figure = _Figure
+
+    @staticmethod
+    def Scatter(**kw: Any) -> dict[str, Any]:
+        return {"type": "scatter", **kw}
+
+    @staticmethod
+    def Bar(**kw: Any) -> dict[str, Any]:
+        return {"type": "bar", **kw}
+
+
 def _plotly() -> Any:
     try:
-        import plotly.graph_objects as go
+        import plotly.io  # noqa: F401
     except ImportError:  # pragma: no cover - plotly is a core dependency
         raise MissingDependency("Monitor reports need plotly: pip install plotly") from None
-    return go
+    return _Traces
 
 
 def _read(ws: Workspace, name: str) -> pa.Table | None:
@@ -47,11 +80,15 @@ def _read(ws: Workspace, name: str) -> pa.Table | None:
     return ws.tables.read(name, output="arrow")
 
 
-def _div(fig: Any, div_id: str) -> str:
-    fig.update_layout(
-        margin={"l": 50, "r": 20, "t": 50, "b": 40}, height=360, template="plotly_white"
+def _div(fig: _Figure, div_id: str) -> str:
+    import plotly.io
+
+    fig.update_layout(margin={"l": 50, "r": 20, "t": 50, "b": 40}, height=360)
+    spec = {"data": fig.data, "layout": fig.layout}
+    html_div = plotly.io.to_html(
+        spec, full_html=False, include_plotlyjs=False, div_id=div_id, validate=False
     )
-    return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id))
+    return str(html_div)
 
 
 def write_report(ws: Workspace, info: MonitorInfo) -> Path:
@@ -92,7 +129,6 @@ def write_report(ws: Workspace, info: MonitorInfo) -> Path:
     head = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items()
     )
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -230,24 +266,26 @@ def _distribution_section(
         fig = go.Figure()
         current = _sample(con, dataset, col, where)
         reference = _sample(con, base_ds, col) if base_ds is not None else []
-        if kind == "numeric":
-            if reference:
-                fig.add_trace(
-                    go.Histogram(x=reference, name="baseline", opacity=0.6, histnorm="probability")
-                )
-            fig.add_trace(
-                go.Histogram(x=current, name="current", opacity=0.6, histnorm="probability")
-            )
-            fig.update_layout(barmode="overlay")
+        if kind == "numeric" and current:
+            both = np.asarray(reference + current, dtype=float)
+            edges = np.histogram_bin_edges(both, bins=30)
+            centers = ((edges[:-1] + edges[1:]) / 2).tolist()
+            for name, values in (("baseline", reference), ("current", current)):
+                if values:
+                    counts = np.histogram(np.asarray(values, dtype=float), edges)[0]
+                    fig.add_trace(
+                        go.Bar(x=centers, y=(counts / len(values)).tolist(), name=name, opacity=0.6)
+                    )
+            fig.update_layout(barmode="overlay", bargap=0)
         else:
             for name, values in (("baseline", reference), ("current", current)):
                 if not values:
                     continue
-                counts: dict[str, int] = {}
+                freq: dict[str, int] = {}
                 for v in values:
-                    counts[str(v)] = counts.get(str(v), 0) + 1
-                keys = sorted(counts)
-                fig.add_trace(go.Bar(x=keys, y=[counts[k] / len(values) for k in keys], name=name))
+                    freq[str(v)] = freq.get(str(v), 0) + 1
+                keys = sorted(freq)
+                fig.add_trace(go.Bar(x=keys, y=[freq[k] / len(values) for k in keys], name=name))
         fig.update_layout(title=f"{col}")
         out.append(_div(fig, f"dist-{i}"))
     return "".join(out)

@@ -9,6 +9,7 @@ otherwise, and for strings and booleans, each value is its own category.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,7 +85,7 @@ def _sample(values: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     if limit is None or len(values) <= limit:
         return values
     rng = np.random.default_rng(seed)
-    return values[np.sort(rng.choice(len(values), size=limit, replace=False))]
+    return values[rng.choice(len(values), size=limit, replace=False)]
 
 
 def numeric_drift(
@@ -109,14 +110,19 @@ def numeric_drift(
     out: dict[str, Any] = dict.fromkeys(DRIFT_METRICS)
     if len(ref) == 0 or len(cur) == 0:
         return out
-    ref_s, cur_s = _sample(ref, sample_rows, seed), _sample(cur, sample_rows, seed + 1)
-    ks = stats.ks_2samp(ref_s, cur_s)
+    # sorted copies: both scipy functions sort again, which is then nearly free
+    ref_s = np.sort(_sample(ref, sample_rows, seed))
+    cur_s = np.sort(_sample(cur, sample_rows, seed + 1))
+    with warnings.catch_warnings():  # "exact calculation unsuccessful": scipy falls back
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ks = stats.ks_2samp(ref_s, cur_s)
     out["ks_statistic"], out["ks_pvalue"] = _none(ks.statistic), _none(ks.pvalue)
     out["wasserstein_distance"] = _none(stats.wasserstein_distance(ref_s, cur_s))
-    if _is_categorical_numeric(ref):
+    if _is_categorical_numeric(ref):  # few values (labels, flags): also a chi-square test
         keys = np.union1d(np.unique(ref), np.unique(cur))
         ref_counts = np.array([np.count_nonzero(ref == k) for k in keys], dtype=float)
         cur_counts = np.array([np.count_nonzero(cur == k) for k in keys], dtype=float)
+        out.update(_chi_square(ref_counts, cur_counts))
     else:
         edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
         ref_counts = np.histogram(ref, edges)[0].astype(float)
@@ -137,8 +143,6 @@ def categorical_drift(ref: Mapping[Any, int], cur: Mapping[Any, int]) -> dict[st
         >>> d["chi_squared_pvalue"] < 0.001
         True
     """
-    from scipy import stats
-
     out: dict[str, Any] = dict.fromkeys(DRIFT_METRICS)
     keys = sorted(set(ref) | set(cur), key=str)
     ref_counts = np.array([ref.get(k, 0) for k in keys], dtype=float)
@@ -146,15 +150,20 @@ def categorical_drift(ref: Mapping[Any, int], cur: Mapping[Any, int]) -> dict[st
     if ref_counts.sum() == 0 or cur_counts.sum() == 0:
         return out
     out.update(_distribution_distances(ref_counts, cur_counts))
+    out.update(_chi_square(ref_counts, cur_counts))
+    return out
+
+
+def _chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> dict[str, Any]:
+    """Two-sample chi-square test of homogeneity (``scipy.stats.chi2_contingency``)."""
+    from scipy import stats
+
     table = np.vstack([ref_counts, cur_counts])
     table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] >= 2:
-        chi = stats.chi2_contingency(table)
-        out["chi_squared_statistic"] = _none(chi.statistic)
-        out["chi_squared_pvalue"] = _none(chi.pvalue)
-    else:  # one category on both sides: identical distributions
-        out["chi_squared_statistic"], out["chi_squared_pvalue"] = 0.0, 1.0
-    return out
+    if table.shape[1] < 2:  # one category on both sides: identical distributions
+        return {"chi_squared_statistic": 0.0, "chi_squared_pvalue": 1.0}
+    chi = stats.chi2_contingency(table)
+    return {"chi_squared_statistic": _none(chi.statistic), "chi_squared_pvalue": _none(chi.pvalue)}
 
 
 def concept_drift(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from lakebox.errors import InvalidInput, NotFound
+from lakebox.errors import InvalidInput
 
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
@@ -129,10 +129,10 @@ def build_router(ws: Workspace) -> APIRouter:
 
         info = ws.monitors.get(table_name)
         path = report_path(ws, info.table_name)
-        if not path.exists():
+        refreshes = ws.monitors.list_refreshes(info.table_name)
+        last = max((r.end_time_ms or 0 for r in refreshes), default=0)
+        if not path.exists() or path.stat().st_mtime * 1000 < last:  # stale: re-render
             path = await run_in_threadpool(ws.monitors.report, table_name)
-        if not path.exists():  # pragma: no cover - write_report always writes
-            raise NotFound(f"No report for {table_name!r}.")
         return HTMLResponse(path.read_text(encoding="utf-8"))
 
     return router

@@ -57,6 +57,8 @@ def test_numeric_drift_few_distinct_values_are_categories():
     p = np.array([100, 100, 100]) / 300
     q = np.array([150, 75, 75]) / 300
     assert d["js_distance"] == pytest.approx(distance.jensenshannon(p, q))
+    chi = stats.chi2_contingency([[100, 100, 100], [150, 75, 75]])
+    assert d["chi_squared_pvalue"] == pytest.approx(chi.pvalue)
 
 
 def test_numeric_drift_sample_is_seeded_and_bounded(samples):
