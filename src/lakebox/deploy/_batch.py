@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -27,6 +28,7 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
+from lakebox.deploy._files import FileWriter, local_path, remove_files
 from lakebox.deploy._model import Predictor, resolve_model
 from lakebox.errors import Conflict, InvalidInput, SchemaMismatch
 
@@ -65,6 +67,7 @@ def _init_worker(
     location: str,
     version: int,
     storage_options: dict[str, str] | None,
+    out: dict[str, Any] | None,
     limit_threads: bool,
 ) -> None:
     if limit_threads:
@@ -78,12 +81,16 @@ def _init_worker(
         location, version=version, storage_options=storage_options
     ).to_pyarrow_dataset()
     _WORKER.update(
-        predictor=predictor, dataset=dataset, fragments={f.path: f for f in dataset.get_fragments()}
+        predictor=predictor,
+        dataset=dataset,
+        out=out,
+        fragments={f.path: f for f in dataset.get_fragments()},
     )
     predictor.load()
 
 
-def _score_task(task: Task, batch_rows: int) -> pa.Table:
+def _score_task(task: Task, batch_rows: int) -> Any:
+    """Score one task; with an output folder, write the files and return their actions."""
     path, row_groups = task
     dataset = _WORKER["dataset"]
     fragment = _WORKER["fragments"][path]
@@ -91,14 +98,34 @@ def _score_task(task: Task, batch_rows: int) -> pa.Table:
         fragment = fragment.subset(row_group_ids=row_groups)
     part = pads.FileSystemDataset([fragment], dataset.schema, dataset.format, dataset.filesystem)
     predictor: Predictor = _WORKER["predictor"]
-    scored = [
+    batches = (
         predictor(pa.Table.from_batches([b]))
         for b in part.to_batches(batch_size=batch_rows)
         if b.num_rows
-    ]
-    if not scored:
-        return predictor(dataset.schema.empty_table())
-    return pa.concat_tables(scored, promote_options="permissive")
+    )
+    out = _WORKER.get("out")
+    if out is None:
+        scored = list(batches)
+        if not scored:
+            return predictor(dataset.schema.empty_table())
+        return pa.concat_tables(scored, promote_options="permissive")
+    schema = _schema_from_bytes(out["schema"]) if out["schema"] else None
+    writer = FileWriter(Path(out["root"]), out["partition_by"], schema)
+    try:
+        for table in batches:
+            if schema is not None:
+                _check_schema(out["name"], table.schema, schema)
+            writer.write(table)
+    except BaseException:
+        writer.abort()
+        raise
+    actions = writer.close()
+    written = writer.schema.serialize().to_pybytes() if writer.schema is not None else None
+    return {"actions": actions, "schema": written}
+
+
+def _schema_from_bytes(data: bytes) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(data))
 
 
 def _plan(dataset: pads.Dataset, batch_rows: int) -> tuple[list[Task], list[int]]:
@@ -179,6 +206,98 @@ def _main_not_reimported() -> Iterator[None]:
     finally:
         if main is not None:
             main.__dict__.update(saved)
+
+
+# ----------------------------------------------------------------------------- output
+def _output_plan(
+    ws: Workspace, name: str, root: Path | None, *, mode: str, partition_by: Sequence[str] | None
+) -> dict[str, Any] | None:
+    """How workers write: into ``root`` with the table's schema and partitions (None when
+    the output is on object storage: the parent then streams one write)."""
+    if root is None:
+        return None
+    schema = None
+    partitions = list(partition_by or [])
+    if ws.tables.exists(name):
+        dt = ws.tables.delta_table(name)
+        if mode == "append":
+            schema = pa.schema(dt.schema().to_arrow()).serialize().to_pybytes()
+            partitions = list(dt.metadata().partition_columns)
+        elif not partition_by:
+            partitions = list(dt.metadata().partition_columns)
+    return {"root": str(root), "name": name, "schema": schema, "partition_by": partitions}
+
+
+def _commit_files(
+    ws: Workspace,
+    name: str,
+    results: Iterator[dict[str, Any]],
+    sizes: list[int],
+    total: int,
+    *,
+    mode: str,
+    partition_by: Sequence[str] | None,
+    metadata: dict[str, str],
+    progress: Progress | None,
+) -> tuple[int | None, int]:
+    """Collect the files the workers wrote and commit them as one Delta transaction."""
+    root = Path(str(local_path(ws.tables.location(name))))
+    actions: list[dict[str, Any]] = []
+    schema: pa.Schema | None = None
+    done = 0
+    try:
+        for index, result in enumerate(results):
+            actions.extend(result["actions"])
+            if result["schema"] is not None:
+                got = _schema_from_bytes(result["schema"])
+                if schema is None:
+                    schema = got
+                elif not got.equals(schema):
+                    raise SchemaMismatch(
+                        f"Worker outputs for {name!r} disagree on the schema ({got} vs "
+                        f"{schema}); the model returns different types for different rows."
+                    )
+            done += sizes[index] if index < len(sizes) else 0
+            if progress is not None:
+                progress(done, total)
+        if schema is None or not actions:
+            return None, 0
+        from deltalake.transaction import AddAction
+
+        exists = ws.tables.exists(name)
+        partitions = [k for k in (actions[0]["partition_values"] or {})]
+        if not exists:
+            ws.tables.create(name, schema=schema, partition_by=partitions or None)
+        dt = ws.tables.delta_table(name)
+        adds = [
+            AddAction(
+                a["path"],
+                a["size"],
+                a["partition_values"],
+                a["modification_time"],
+                True,
+                a["stats"],
+            )
+            for a in actions
+        ]
+        dt.create_write_transaction(
+            adds,
+            mode=mode,
+            schema=schema,
+            partition_by=partitions or None,
+            commit_properties=CommitProperties(custom_metadata=metadata),
+        )
+    except CommitFailedError as exc:
+        remove_files(root, actions)
+        raise Conflict(
+            f"A concurrent commit to {name!r} conflicted with the scoring commit "
+            f"({exc}); nothing was written. Run the scoring again."
+        ) from None
+    except BaseException:
+        remove_files(root, actions)
+        raise
+    dt.update_incremental()
+    return dt.version(), sum(int(a["rows"]) for a in actions)
 
 
 # ----------------------------------------------------------------------------- public
@@ -288,11 +407,19 @@ def score_table(
         workers = min(workers, max(1, len(tasks)))
         if total < 2 * batch_rows:
             workers = 1  # starting processes costs more than it saves
+        out = _output_plan(
+            ws,
+            out_name,
+            local_path(ws.tables.location(out_name)),
+            mode=mode,
+            partition_by=partition_by,
+        )
         init_args = (
             base,
             ws.tables.location(in_name),
             version,
             ws.settings.storage.options or None,
+            out,
             True,
         )
         results = _run_tasks(tasks, workers=workers, batch_rows=batch_rows, init_args=init_args)
@@ -304,7 +431,8 @@ def score_table(
             "lakebox.model_name": ref.name or "",
             "lakebox.model_version": ref.version or "",
         }
-        out_version, rows = _write(
+        write = _commit_files if out is not None else _write
+        out_version, rows = write(
             ws,
             out_name,
             results,

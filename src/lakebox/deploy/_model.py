@@ -3,6 +3,7 @@ picklable :class:`Predictor` that loads the model once per process and scores Ar
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelRef", "Predictor", "predictor", "resolve_model"]
 
+_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 SPEC_FILE = "feature_spec.json"  # where ws.features.log_model puts the feature spec
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/]+)|@(?P<alias>[^/]+))/?$")
 
@@ -88,6 +90,8 @@ def resolve_model(model_uri: str, *, dst: str | Path | None = None) -> ModelRef:
     local = Path(model_uri)
     if name is None and local.is_dir():
         return ModelRef(model_uri, None, None, str(local.resolve()))
+    saved = os.environ.get(_PROGRESS_ENV)
+    os.environ[_PROGRESS_ENV] = "false"  # no download bars in the middle of a CLI's progress
     try:
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=pinned, dst_path=str(dst) if dst else None
@@ -98,6 +102,11 @@ def resolve_model(model_uri: str, *, dst: str | Path | None = None) -> ModelRef:
             f"Cannot load model {model_uri!r}: {message}. Use models:/<name>/<version>, "
             "models:/<name>@<alias>, models:/<name>/<stage> or runs:/<run_id>/<path>."
         ) from None
+    finally:
+        if saved is None:
+            os.environ.pop(_PROGRESS_ENV, None)
+        else:
+            os.environ[_PROGRESS_ENV] = saved
     return ModelRef(model_uri, name, version, path)
 
 
