@@ -157,7 +157,7 @@ _ARROW_TO_MLFLOW = {"bool": "boolean", "int8": "integer", "int16": "integer",
 def _mlflow_schema(arrow_schema: Any) -> Any:
     from mlflow.types import ColSpec, Schema
 
-    specs = []
+    specs: list[Any] = []
     for field in arrow_schema:
         kind = str(field.type)
         mapped = "datetime" if kind.startswith("timestamp") else _ARROW_TO_MLFLOW.get(kind)
@@ -184,7 +184,7 @@ def _describe(location: str, version: int,
     if "size_bytes" in actions.column_names:
         profile["size_bytes"] = int(sum(actions.column("size_bytes").to_pylist()))
     schema = _mlflow_schema(pa.schema(dt.schema().to_arrow()))
-    return dt.metadata().id, schema, profile
+    return str(dt.metadata().id), schema, profile
 
 
 def log_table_read(table: TableName, version: int, location: str, *,
@@ -225,7 +225,8 @@ def table_reads(run_id: str) -> list[LakeboxTableSource]:
         raise NotFound(f"There is no MLflow run {run_id!r} in {mlflow.get_tracking_uri()}."
                        ) from None
     return [LakeboxTableSource.from_dict(json.loads(d.dataset.source))
-            for d in run.inputs.dataset_inputs if d.dataset.source_type == SOURCE_TYPE]
+            for d in (run.inputs.dataset_inputs if run.inputs else [])
+            if d.dataset.source_type == SOURCE_TYPE]
 
 
 def training_data(run_id: str, table: str | None = None, *, version: int | None = None,

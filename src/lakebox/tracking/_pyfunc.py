@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+from mlflow.pyfunc import PythonModel
 
 from lakebox.errors import InvalidInput
 from lakebox.tracking._requirements import pip_requirements
@@ -19,7 +20,7 @@ DEFAULT_PARAMS: dict[str, Any] = {"threshold": 0.5, "output": "label"}
 OUTPUTS = ("label", "probability")
 
 
-class PreprocessedModel(mlflow.pyfunc.PythonModel):
+class PreprocessedModel(PythonModel):
     """``mlflow.pyfunc.PythonModel``: join lookup files, run a fitted preprocessing pipeline,
     then the estimator.
 
@@ -43,7 +44,7 @@ class PreprocessedModel(mlflow.pyfunc.PythonModel):
         self._tables: dict[str, Any] = {}
 
     # No type hints on load_context/predict: MLflow reads them to build a signature.
-    def load_context(self, context):  # type: ignore[no-untyped-def]
+    def load_context(self, context):
         import cloudpickle
         import pandas as pd
 
@@ -64,7 +65,7 @@ class PreprocessedModel(mlflow.pyfunc.PythonModel):
             frame = frame.merge(table[keys + extra], on=keys, how="left")
         return frame
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         import numpy as np
 
         options = {**DEFAULT_PARAMS, **(params or {})}

@@ -37,7 +37,7 @@ def _algorithm(algo: str | Callable[..., Any] | None) -> Callable[..., Any]:
                 f"{list(ALGORITHMS)} or a Hyperopt suggest function such as "
                 "hyperopt.tpe.suggest."
             )
-        return getattr(hyperopt, module).suggest  # type: ignore[no-any-return]
+        return getattr(hyperopt, module).suggest
     if callable(algo):
         return algo
     raise InvalidInput(
@@ -275,7 +275,7 @@ class _Search:
         doc["book_time"] = datetime.now(timezone.utc).replace(tzinfo=None)
         trials.refresh()
         doc["point"] = space_eval(self.domain.expr, spec_from_misc(doc["misc"]))
-        return doc  # type: ignore[no-any-return]
+        return doc
 
     def _tell(self, doc: dict[str, Any], future: Future[dict[str, Any]]) -> None:
         from hyperopt import JOB_STATE_DONE
@@ -318,41 +318,54 @@ class _Search:
         return run_id
 
     def run(self, pool: WorkerPool, parallelism: int) -> None:
-        started = time.monotonic()
-        submitted = len(self.trials._dynamic_trials)
         pending: dict[Future[dict[str, Any]], dict[str, Any]] = {}
         with ThreadPoolExecutor(parallelism, thread_name_prefix="lakebox-trial") as threads:
-            while True:
-                while (
-                    submitted < self.max_evals
-                    and len(pending) < parallelism
-                    and not self._stop_starting(started)
-                ):
-                    doc = self._ask()
-                    if doc is None:
-                        break
-                    task = {
-                        "tid": doc["tid"],
-                        "point": doc["point"],
-                        "experiment_id": self.experiment_id,
-                        "parent_run_id": self.parent_run_id,
-                    }
-                    pending[threads.submit(pool.run, task)] = doc
-                    submitted += 1
-                if not pending:
-                    return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    doc = pending.pop(future)
-                    if isinstance(future.exception(), ObjectiveNotLoadable):
-                        for other in pending:
-                            other.cancel()
-                        raise InvalidInput(
-                            f"The objective cannot be loaded in a worker process: "
-                            f"{future.exception()}. Define it in an importable module or in "
-                            "the script itself, and make sure what it refers to is picklable."
-                        ) from None
-                    self._tell(doc, future)
+            try:
+                self._loop(pool, threads, parallelism, pending)
+            except BaseException:  # Ctrl-C or an error: do not wait for running trials
+                for future in pending:
+                    future.cancel()
+                pool.kill()
+                raise
+
+    def _loop(
+        self,
+        pool: WorkerPool,
+        threads: ThreadPoolExecutor,
+        parallelism: int,
+        pending: dict[Future[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        started = time.monotonic()
+        submitted = len(self.trials._dynamic_trials)
+        while True:
+            while (
+                submitted < self.max_evals
+                and len(pending) < parallelism
+                and not self._stop_starting(started)
+            ):
+                doc = self._ask()
+                if doc is None:
+                    break
+                task = {
+                    "tid": doc["tid"],
+                    "point": doc["point"],
+                    "experiment_id": self.experiment_id,
+                    "parent_run_id": self.parent_run_id,
+                }
+                pending[threads.submit(pool.run, task)] = doc
+                submitted += 1
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                doc = pending.pop(future)
+                if isinstance(future.exception(), ObjectiveNotLoadable):
+                    raise InvalidInput(
+                        f"The objective cannot be loaded in a worker process: "
+                        f"{future.exception()}. Define it in an importable module or in the "
+                        "script itself, and make sure what it refers to is picklable."
+                    )
+                self._tell(doc, future)
 
     def log_best(self) -> Any:
         """Log the best trial on the parent run; returns the best point."""

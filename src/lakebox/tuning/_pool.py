@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -97,7 +98,8 @@ class _Worker:
                 self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None and not stream.closed:
-                stream.close()
+                with contextlib.suppress(OSError):  # unflushed bytes to a dead worker
+                    stream.close()
 
 
 class WorkerPool:
@@ -143,6 +145,14 @@ class WorkerPool:
             return worker.run(task)
         finally:
             self._idle.put(worker if worker.alive() else self._spawn())
+
+    def kill(self) -> None:
+        """Stop every worker now (on an error or Ctrl-C): running trials end as failed."""
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            if worker.alive():
+                worker.process.kill()
 
     def close(self) -> None:
         with self._lock:

@@ -87,7 +87,7 @@ def normalize_result(result: Any) -> dict[str, Any]:
     else:
         loss, result = result, {"status": "ok"}
     try:
-        value = float(loss)  # type: ignore[arg-type]
+        value = float(loss)
     except (TypeError, ValueError):
         raise ValueError(
             f"the objective must return a number or a dict with a 'loss'; got loss {loss!r}."

@@ -195,3 +195,17 @@ def test_unpicklable_objective(ws):
 
     with pytest.raises(InvalidInput, match="cannot be pickled.*must be picklable"):
         lakebox.tuning.fmin(objective, {"x": hp.uniform("x", 0, 1)}, max_evals=2)
+
+
+def test_objective_that_workers_cannot_import(ws, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("lakebox_vanishing_module")
+    exec("def objective(point):\n    return point['x']\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, "lakebox_vanishing_module", module)  # not on disk
+    with pytest.raises(InvalidInput, match="cannot be loaded in a worker process"):
+        lakebox.tuning.fmin(
+            module.objective, {"x": hp.uniform("x", 0, 1)}, max_evals=2, parallelism=1
+        )
+    assert mlflow.active_run() is None
