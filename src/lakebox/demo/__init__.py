@@ -26,6 +26,7 @@ STEPS = [
     "lakebox.demo._serving",
     "lakebox.demo._monitoring",
     "lakebox.demo._batch_stream",
+    "lakebox.demo._jobs",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["optimize_table", "run_job", "sleep", "vacuum_table"]
+__all__ = ["optimize_table", "preload", "run_job", "sleep", "vacuum_table"]
 
 
 def optimize_table(ws: Any, name: str, zorder_by: list[str] | None = None) -> dict[str, Any]:
@@ -41,3 +41,12 @@ def run_job(ws: Any, job_id: int, job_parameters: dict[str, str] | None = None) 
             f"job {job_id} run {run_id} ended {run.result_state}: {run.state_message}"
         )
     return run_id
+
+
+def preload(modules: list[str]) -> list[str]:
+    """Import modules in the worker (run on an all-purpose cluster to warm it up)."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+    return modules
