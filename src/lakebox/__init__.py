@@ -7,7 +7,7 @@ Start from a :class:`Workspace`::
     ws.tables.write("main.raw.events", df)
 """
 
-from lakebox import errors, tuning
+from lakebox import errors, monitoring, tuning
 from lakebox._version import __version__
 from lakebox.catalog import TableInfo, TableName
 from lakebox.features import FeatureFunction, FeatureLookup
@@ -21,5 +21,6 @@ __all__ = [
     "Workspace",
     "__version__",
     "errors",
+    "monitoring",
     "tuning",
 ]
