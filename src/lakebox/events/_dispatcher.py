@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from lakebox.events import _schema as s
 from lakebox.events._delivery import DeliveryResult, JobRunner, Sender, render_body
@@ -298,37 +298,58 @@ class Dispatcher:
             return
         now = now_ms()
         d = s.deliveries
-        with self.db.begin() as conn:
-            for row, status, attempts, code, error, duration, next_at in outcomes:
-                values: dict[str, Any] = {
+        updates, inserts = [], []
+        for row, status, attempts, code, error, duration, next_at in outcomes:
+            updates.append(
+                {
+                    "b_id": row.id,
                     "status": status,
                     "attempts": attempts,
                     "last_status_code": code,
                     "last_error": error,
-                    "lease_owner": None,
-                    "lease_until": None,
+                    "next_attempt_at": next_at if next_at is not None else row.next_attempt_at,
+                    "finished_at": None if status == "PENDING" else now,
                 }
-                if next_at is not None:
-                    values["next_attempt_at"] = next_at
-                if status != "PENDING":
-                    values["finished_at"] = now
-                changed = conn.execute(
-                    update(d)
-                    .where(d.c.id == row.id)
+            )
+            inserts.append(
+                {
+                    "delivery_id": row.id,
+                    "attempt": attempts,
+                    "at": now,
+                    "status_code": code,
+                    "error": error,
+                    "duration_ms": duration,
+                }
+            )
+        with self.db.begin() as conn:
+            held = {
+                r[0]
+                for r in conn.execute(
+                    select(d.c.id)
+                    .where(d.c.id.in_([u["b_id"] for u in updates]))
                     .where(d.c.lease_owner == self.owner)
-                    .values(**values)
                 )
-                if changed.rowcount == 1 and log_attempts:
-                    conn.execute(
-                        s.attempts.insert().values(
-                            delivery_id=row.id,
-                            attempt=attempts,
-                            at=now,
-                            status_code=code,
-                            error=error,
-                            duration_ms=duration,
-                        )
-                    )
+            }
+            updates = [u for u in updates if u["b_id"] in held]
+            if not updates:
+                return
+            conn.execute(
+                update(d)
+                .where(d.c.id == bindparam("b_id"))
+                .values(
+                    status=bindparam("status"),
+                    attempts=bindparam("attempts"),
+                    last_status_code=bindparam("last_status_code"),
+                    last_error=bindparam("last_error"),
+                    next_attempt_at=bindparam("next_attempt_at"),
+                    finished_at=bindparam("finished_at"),
+                    lease_owner=None,
+                    lease_until=None,
+                ),
+                updates,
+            )
+            if log_attempts:
+                conn.execute(s.attempts.insert(), [i for i in inserts if i["delivery_id"] in held])
 
     def __enter__(self) -> Dispatcher:
         return self
