@@ -141,8 +141,14 @@ def in_process_p50(X: object, rows: int, tracking_uri: str) -> dict:
     model = mlflow.pyfunc.load_model("models:/churn/1")
     frame = X.head(rows)  # type: ignore[attr-defined]
     raw = model.get_raw_model()
-    out = {}
+    from lakebox.serving import ColumnSchema
+    from lakebox.serving._model import _raw_predict
+
+    bare, _ = _raw_predict(model, ColumnSchema.from_signature(model.metadata.signature))
+    matrix = frame.to_numpy(dtype="float64")
+    out = {"matrix": 0.0}
     for label, fn in (
+        ("matrix", lambda: bare(matrix)),
         ("pyfunc", lambda: model.predict(frame)),
         ("sklearn", lambda: raw.predict(frame)),
     ):
@@ -264,6 +270,7 @@ def main() -> None:
                 f"in-process predict/{rows}-row",
                 pyfunc_p50_ms=round(local[rows]["pyfunc"], 3),
                 sklearn_p50_ms=round(local[rows]["sklearn"], 3),
+                bare_matrix_p50_ms=round(local[rows]["matrix"], 3),
             )
         for rows in (1, 100):
             body = payload(X, rows)
@@ -288,6 +295,7 @@ def main() -> None:
                 f"p50 overhead over in-process predict/{rows}-row",
                 vs_pyfunc_ms=round(overhead, 3),
                 vs_sklearn_ms=round(raw_overhead, 3),
+                vs_bare_matrix_ms=round(c1 - local[rows]["matrix"], 3),
                 mlflow_vs_pyfunc_ms=round(
                     bench.results[f"mlflow/{rows}-row/c1"]["p50_ms"] - local[rows]["pyfunc"], 3
                 ),
