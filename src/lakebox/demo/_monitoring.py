@@ -17,7 +17,7 @@ TITLE = "Monitor the model: drift metric tables, an alert and an HTML report"
 LOG = "main.monitoring.churn_inference_log"
 BASELINE = "main.monitoring.churn_training_snapshot"
 FEATURES = ["sessions", "spend", "tickets"]
-CUSTOMERS = 300
+CUSTOMERS = 200
 DAYS = 6
 CHANGE_DAY = 4  # the product change: usage shifts from here on
 

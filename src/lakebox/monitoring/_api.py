@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Alert", "AlertEvent", "Monitors", "RefreshInfo"]
 
 ALERT_EVENT = "MONITOR_ALERT_TRIGGERED"
+STALE_REFRESH_MS = 6 * 3600 * 1000
 
 
 def _now_ms() -> int:
@@ -270,12 +271,16 @@ class Monitors:
         info = self._info(row)
         start = _now_ms()
         with self.db.begin() as conn:
-            running = conn.execute(
-                select(s.refreshes.c.refresh_id).where(
-                    (s.refreshes.c.table_name == info.table_name)
-                    & (s.refreshes.c.state.in_(("PENDING", "RUNNING")))
-                )
-            ).first()
+            active = (s.refreshes.c.table_name == info.table_name) & (
+                s.refreshes.c.state.in_(("PENDING", "RUNNING"))
+            )
+            # a refresh whose process died never finishes: give up on it after a while
+            conn.execute(
+                update(s.refreshes)
+                .where(active & (s.refreshes.c.start_time_ms < start - STALE_REFRESH_MS))
+                .values(state="FAILED", end_time_ms=start, message="abandoned (no progress)")
+            )
+            running = conn.execute(select(s.refreshes.c.refresh_id).where(active)).first()
             if running:
                 raise Conflict(
                     f"Refresh {running.refresh_id} of {info.table_name!r} is still "

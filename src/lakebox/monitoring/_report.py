@@ -46,6 +46,8 @@ class _Figure:
         self.data.append(trace)
 
     def update_layout(self, **layout: Any) -> None:
+        if isinstance(layout.get("title"), str):  # plotly.js 3 wants {"text": ...}
+            layout["title"] = {"text": layout["title"]}
         self.layout.update(layout)
 
     def update_yaxes(self, **axis: Any) -> None:
