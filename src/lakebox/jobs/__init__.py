@@ -27,14 +27,14 @@ from lakebox.jobs._tasks import TaskType, register_task_type, task_types
 
 __all__ = [
     "CATCH_UP_LIMIT",
-    "RUN_IF",
-    "TASK_TYPES",
-    "TRIGGERS",
     "Job",
     "JobService",
     "Jobs",
     "QuartzCron",
+    "RUN_IF",
     "Run",
+    "TASK_TYPES",
+    "TRIGGERS",
     "TaskRun",
     "TaskType",
     "context",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import builtins
 import json
 import os
 import socket
@@ -107,7 +108,7 @@ class Jobs:
                     created_time=now_ms(),
                 )
             )
-            job_id = int(result.inserted_primary_key[0])
+            job_id = _new_id(result)
         if job.get("schedule"):
             set_last_tick(self.db, job_id, now_ms())
         return job_id
@@ -126,7 +127,7 @@ class Jobs:
 
     def list(
         self, *, name: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         """Jobs, oldest first; ``name`` filters by exact name (case-insensitive)."""
         query = select(jobs).order_by(jobs.c.job_id)
         with self.db.begin() as conn:
@@ -164,7 +165,7 @@ class Jobs:
         job_id: int,
         new_settings: Mapping[str, Any] | None = None,
         *,
-        fields_to_remove: list[str] | None = None,
+        fields_to_remove: builtins.list[str] | None = None,
     ) -> None:
         """Change some top-level settings (``tasks`` and ``job_clusters`` merge by key)."""
         current = self.get(job_id)
@@ -178,7 +179,8 @@ class Jobs:
                 merged[key] = list(by_key.values())
             else:
                 merged[key] = value
-        for field in fields_to_remove or []:
+        removed: builtins.list[str] = fields_to_remove or []
+        for field in removed:
             if field.startswith("tasks/"):
                 merged["tasks"] = [
                     t for t in merged.get("tasks", []) if t["task_key"] != field.split("/", 1)[1]
@@ -239,7 +241,7 @@ class Jobs:
                     )
                 )
             )
-            run_id = int(result.inserted_primary_key[0])
+            run_id = _new_id(result)
         self._kick()
         return run_id
 
@@ -263,7 +265,7 @@ class Jobs:
                     )
                 )
             )
-            run_id = int(result.inserted_primary_key[0])
+            run_id = _new_id(result)
         self._kick()
         return run_id
 
@@ -295,7 +297,7 @@ class Jobs:
         completed_only: bool = False,
         limit: int = 25,
         offset: int = 0,
-    ) -> list[Run]:
+    ) -> builtins.list[Run]:
         """Runs, newest first."""
         if active_only and completed_only:
             raise InvalidInput("Give at most one of active_only and completed_only.")
@@ -366,7 +368,7 @@ class Jobs:
         self,
         run_id: int,
         *,
-        rerun_tasks: list[str] | None = None,
+        rerun_tasks: builtins.list[str] | None = None,
         rerun_all_failed_tasks: bool = False,
         rerun_dependent_tasks: bool = False,
         job_parameters: dict[str, Any] | None = None,
@@ -564,7 +566,7 @@ class Jobs:
             )
         return cluster_id
 
-    def list_clusters(self) -> list[dict[str, Any]]:
+    def list_clusters(self) -> builtins.list[dict[str, Any]]:
         """All-purpose clusters: ``cluster_id``, ``num_workers``, ``spark_env_vars``."""
         with self.db.begin() as conn:
             rows = conn.execute(select(clusters).order_by(clusters.c.cluster_id)).all()
@@ -606,7 +608,7 @@ class Jobs:
             return True
         return self._live_ports() is not None
 
-    def _live_ports(self) -> list[int] | None:
+    def _live_ports(self) -> builtins.list[int] | None:
         """Wake ports of live services on this host; None when no service is alive."""
         cutoff = now_ms() - 15_000
         with self.db.begin() as conn:
@@ -642,6 +644,11 @@ class Jobs:
             service.stop()
             if service in _embedded:
                 _embedded.remove(service)
+
+
+def _new_id(result: Any) -> int:
+    """The primary key of the row an INSERT created."""
+    return int(result.inserted_primary_key[0])
 
 
 def _int_id(value: Any, what: str) -> int:

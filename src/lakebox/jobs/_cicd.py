@@ -113,11 +113,8 @@ def validate_model(
         candidate = None
         reasons.append(f"candidate cannot be scored: {exc}")
     production = None
-    current = [
-        v
-        for v in ws.models.latest_versions(name, stages=["Production"])
-        if str(v.version) != version
-    ]
+    production_versions: Any = ws.models.latest_versions(name, stages=["Production"])
+    current = [v for v in production_versions if str(v.version) != version]
     if current and candidate is not None:
         production = _score(ws, f"models:/{name}/{current[0].version}", holdout, label_col, metric)
         better = (

@@ -134,9 +134,12 @@ class JobService:
     def run_forever(self, stop_event: threading.Event) -> None:
         """Run the loop in this thread until ``stop_event`` is set."""
         self._register()
-        watcher = threading.Thread(
-            target=lambda: (stop_event.wait(), self._request_stop()), daemon=True
-        )
+
+        def watch() -> None:
+            stop_event.wait()
+            self._request_stop()
+
+        watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         self._loop()
 

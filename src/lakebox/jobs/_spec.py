@@ -221,7 +221,7 @@ def resolve_function(target: str, *, what: str = "function") -> Callable[..., An
             f"{type(exc).__name__}: {exc}. Check that it is installed or on "
             "PYTHONPATH where the job runs."
         ) from None
-    fn = module
+    fn: Any = module
     for part in attr.split("."):
         if not hasattr(fn, part):
             names = [n for n in dir(module) if not n.startswith("_")]
@@ -232,7 +232,7 @@ def resolve_function(target: str, *, what: str = "function") -> Callable[..., An
         fn = getattr(fn, part)
     if not callable(fn):
         raise _fail(f"{what} {target!r} is a {type(fn).__name__}, not a callable.")
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 def _is_reference(value: Any) -> bool:
@@ -296,7 +296,8 @@ def _require(
         raise _fail(f"{where} must be {_type_names(types)}, got bool {value!r}.")
     if not isinstance(value, types):
         raise _fail(f"{where} must be {_type_names(types)}, got {type(value).__name__} {value!r}.")
-    if minimum is not None and value < minimum:
+    number: Any = value
+    if minimum is not None and number < minimum:
         raise _fail(f"{where} must be >= {minimum}, got {value!r}.")
 
 
@@ -654,7 +655,7 @@ def _validate_task_body(
         params = body.setdefault("parameters", {})
         _require(params, dict, f"{where}: lakebox_task.parameters")
         if check_imports:
-            fn = resolve_function(task_types[name].target, what=f"{where}: task type {name!r}")
+            fn = resolve_function(task_types[str(name)].target, what=f"{where}: task type {name!r}")
             check_call(fn, {"ws": None, **params}, what=f"{where}: task type {name!r}")
     elif kind == "condition_task":
         if body.get("op") not in CONDITION_OPS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,7 +239,7 @@ class Run:
         )
 
     @classmethod
-    def from_rows(cls, row: Any, task_rows: list[Any]) -> Run:
+    def from_rows(cls, row: Any, task_rows: Sequence[Any]) -> Run:
         attempts = [TaskRun.from_row(r) for r in sorted(task_rows, key=lambda r: r.run_id)]
         latest: dict[str, TaskRun] = {}
         for attempt in attempts:

@@ -192,7 +192,8 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
     _context.set_current(context)
     started = time.time()
     out: dict[str, Any] = {"ok": True, "started_at": started}
-    kind, target, params = request["kind"], request.get("target"), request.get("params")
+    kind, params = request["kind"], request.get("params")
+    target: str = request.get("target") or ""
     try:
         with _output_to(request["log_path"]):
             print(
