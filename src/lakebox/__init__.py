@@ -7,7 +7,7 @@ Start from a :class:`Workspace`::
     ws.tables.write("main.raw.events", df)
 """
 
-from lakebox import errors, monitoring, tuning
+from lakebox import deploy, errors, monitoring, streaming, tuning
 from lakebox._version import __version__
 from lakebox.catalog import TableInfo, TableName
 from lakebox.features import FeatureFunction, FeatureLookup
@@ -20,7 +20,9 @@ __all__ = [
     "TableName",
     "Workspace",
     "__version__",
+    "deploy",
     "errors",
     "monitoring",
+    "streaming",
     "tuning",
 ]
