@@ -80,16 +80,22 @@ class EventingRegistryStore(SqlAlchemyStore):
         )
         to_stage = result.current_stage
         context = current_context()
-        for event, text in stage_event(result.name, str(result.version), before, to_stage):
-            self.outbox.emit(
-                event,
-                model_name=result.name,
-                version=str(result.version),
-                from_stage=before,
-                to_stage=to_stage,
-                text=text,
-                user_id=context.get("user_id"),
-            )
+        self.outbox.emit_many(
+            [
+                (
+                    event,
+                    {
+                        "from_stage": before,
+                        "to_stage": to_stage,
+                        "text": text,
+                        "user_id": context.get("user_id"),
+                    },
+                )
+                for event, text in stage_event(result.name, str(result.version), before, to_stage)
+            ],
+            model_name=result.name,
+            version=str(result.version),
+        )
         return result
 
     def set_model_version_tag(self, name: Any, version: Any, tag: Any) -> None:

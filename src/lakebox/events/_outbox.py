@@ -87,6 +87,21 @@ class Outbox:
             self._insert(conn, event_id, event, model_name, version, timestamp, payload)
         return event_id
 
+    def emit_many(
+        self,
+        events: list[tuple[str, dict[str, Any]]],
+        *,
+        model_name: str | None = None,
+        version: str | None = None,
+    ) -> list[str]:
+        """Record several events of one change in one transaction (e.g. a transition's
+        ``MODEL_VERSION_TRANSITIONED_STAGE`` and ``..._TO_PRODUCTION``); returns their ids."""
+        with self.db.begin() as conn:
+            return [
+                self.emit(event, model_name=model_name, version=version, conn=conn, **fields)
+                for event, fields in events
+            ]
+
     @staticmethod
     def _insert(
         conn: Connection,
