@@ -22,9 +22,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
 
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
@@ -38,8 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["ScoreResult", "score_table"]
 
 Progress = Callable[[int, int], None]
-# One unit of work: (file path relative to the table, row-group ids or None for all).
-Task = tuple[str, "list[int] | None"]
+# One unit of work: (file path relative to the table, row-group ids or None for all,
+# partition values).
+Task = tuple[str, "list[int] | None", "dict[str, str | None]"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,8 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(
     predictor: Predictor,
     location: str,
-    version: int,
-    storage_options: dict[str, str] | None,
+    schema: bytes,
+    partitions: list[str],
     out: dict[str, Any] | None,
     limit_threads: bool,
 ) -> None:
@@ -77,37 +80,56 @@ def _init_worker(
             _WORKER["limits"] = threadpool_limits(1)
         except ImportError:  # pragma: no cover - sklearn brings threadpoolctl
             pass
-    dataset = DeltaTable(
-        location, version=version, storage_options=storage_options
-    ).to_pyarrow_dataset()
+    fs, root = _filesystem(location)
     _WORKER.update(
         predictor=predictor,
-        dataset=dataset,
+        fs=fs,
+        root=root,
         out=out,
-        fragments={f.path: f for f in dataset.get_fragments()},
+        partitions=partitions,
+        schema=_schema_from_bytes(schema),
     )
     predictor.load()
 
 
+def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    local = local_path(location)
+    if local is not None:
+        return pafs.LocalFileSystem(), str(local)
+    return pafs.FileSystem.from_uri(location)
+
+
+def _read_task(task: Task, batch_rows: int) -> Iterator[pa.Table]:
+    """The task's rows in batches, with partition columns, in the table's schema."""
+    path, row_groups, values = task
+    schema: pa.Schema = _WORKER["schema"]
+    partitions: list[str] = _WORKER["partitions"]
+    with _WORKER["fs"].open_input_file(f"{_WORKER['root']}/{path}") as fh:
+        reader = pq.ParquetFile(fh)
+        for batch in reader.iter_batches(batch_size=batch_rows, row_groups=row_groups):
+            if not batch.num_rows:
+                continue
+            columns = []
+            for field in schema:
+                if field.name in partitions:
+                    raw = pa.array([values.get(field.name)] * batch.num_rows, pa.string())
+                    columns.append(raw.cast(field.type))
+                elif field.name in batch.schema.names:
+                    columns.append(batch.column(field.name).cast(field.type))
+                else:
+                    columns.append(pa.nulls(batch.num_rows, field.type))
+            yield pa.Table.from_arrays(columns, schema=schema)
+
+
 def _score_task(task: Task, batch_rows: int) -> Any:
     """Score one task; with an output folder, write the files and return their actions."""
-    path, row_groups = task
-    dataset = _WORKER["dataset"]
-    fragment = _WORKER["fragments"][path]
-    if row_groups is not None:
-        fragment = fragment.subset(row_group_ids=row_groups)
-    part = pads.FileSystemDataset([fragment], dataset.schema, dataset.format, dataset.filesystem)
     predictor: Predictor = _WORKER["predictor"]
-    batches = (
-        predictor(pa.Table.from_batches([b]))
-        for b in part.to_batches(batch_size=batch_rows)
-        if b.num_rows
-    )
+    batches = (predictor(table) for table in _read_task(task, batch_rows))
     out = _WORKER.get("out")
     if out is None:
         scored = list(batches)
         if not scored:
-            return predictor(dataset.schema.empty_table())
+            return predictor(_WORKER["schema"].empty_table())
         return pa.concat_tables(scored, promote_options="permissive")
     schema = _schema_from_bytes(out["schema"]) if out["schema"] else None
     writer = FileWriter(Path(out["root"]), out["partition_by"], schema)
@@ -128,27 +150,42 @@ def _schema_from_bytes(data: bytes) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(data))
 
 
-def _plan(dataset: pads.Dataset, batch_rows: int) -> tuple[list[Task], list[int]]:
+def _plan(dt: DeltaTable, location: str, batch_rows: int) -> tuple[list[Task], list[int]]:
+    """Tasks of about ``batch_rows`` rows: whole files, or row groups of large files."""
+    actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+    fs, root = _filesystem(location)
     tasks: list[Task] = []
     sizes: list[int] = []
-    for fragment in dataset.get_fragments():
-        groups = fragment.row_groups if hasattr(fragment, "row_groups") else None
-        rows = sum(g.num_rows for g in groups) if groups else fragment.count_rows()
-        if not groups or rows <= 2 * batch_rows:
-            tasks.append((fragment.path, None))
-            sizes.append(rows)
+    for action in actions:
+        if action.get("deletionVector.storageType") or action.get("deletionVector"):
+            raise InvalidInput(
+                "The input table has deletion vectors, which score_table "
+                "cannot read yet; run OPTIMIZE on it first."
+            )
+        path = unquote(action["path"])
+        values = {
+            k[len("partition.") :]: (None if v is None else str(v))
+            for k, v in action.items()
+            if k.startswith("partition.")
+        }
+        rows = action.get("num_records")
+        if rows is not None and rows <= 2 * batch_rows:
+            tasks.append((path, None, values))
+            sizes.append(int(rows))
             continue
+        with fs.open_input_file(f"{root}/{path}") as fh:
+            meta = pq.ParquetFile(fh).metadata
         current: list[int] = []
         current_rows = 0
-        for group in groups:
-            current.append(group.id)
-            current_rows += group.num_rows
+        for index in range(meta.num_row_groups):
+            current.append(index)
+            current_rows += meta.row_group(index).num_rows
             if current_rows >= batch_rows:
-                tasks.append((fragment.path, current))
+                tasks.append((path, current, values))
                 sizes.append(current_rows)
                 current, current_rows = [], 0
         if current:
-            tasks.append((fragment.path, current))
+            tasks.append((path, current, values))
             sizes.append(current_rows)
     return tasks, sizes
 
@@ -165,7 +202,10 @@ def _run_tasks(
         finally:
             _WORKER.clear()
         return
-    context = multiprocessing.get_context("spawn")  # forking Rust/tokio threads is unsafe
+    # Workers read Parquet with pyarrow only (never delta-rs' runtime), so forking is safe and
+    # saves each worker seconds of imports; spawn where fork does not exist.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     with cf.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=init_args
     ) as pool:
@@ -377,7 +417,9 @@ def score_table(
         )
     dt = ws.tables.delta_table(in_name, version=input_version)
     version = dt.version()
-    dataset, _ = ws.tables.dataset(in_name, version=version)  # lineage hooks see the read
+    ws.tables.dataset(in_name, version=version)  # lineage hooks see the read
+    in_schema = pa.schema(dt.schema().to_arrow())
+    in_partitions = list(dt.metadata().partition_columns)
     if keep_columns is not None:
         keep_columns = list(keep_columns)
     tmp = tempfile.mkdtemp(prefix="lakebox-score-")
@@ -402,7 +444,7 @@ def score_table(
                     t: ws.tables.delta_table(t).version() for t in spec.feature_tables
                 },
             )
-        tasks, sizes = _plan(dataset, batch_rows)
+        tasks, sizes = _plan(dt, ws.tables.location(in_name), batch_rows)
         total = sum(sizes)
         workers = min(workers, max(1, len(tasks)))
         if total < 2 * batch_rows:
@@ -417,8 +459,8 @@ def score_table(
         init_args = (
             base,
             ws.tables.location(in_name),
-            version,
-            ws.settings.storage.options or None,
+            in_schema.serialize().to_pybytes(),
+            in_partitions,
             out,
             True,
         )
