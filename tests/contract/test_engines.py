@@ -123,6 +123,9 @@ def test_point_in_time_join_ties_late_rows_nulls_and_missing_keys(engine, tables
     ]  # fmt: skip
     assert out.column("sessions").to_pylist() == [2, 2, None, 3, None, 4, 6, None, None, None]
     assert out.schema.field("sessions").type == pa.int32()
+    if engine.name == "spark":  # Spark DataFrame in, Spark DataFrame out: the same rows
+        frame = engine.join_frame(engine.to_spark(ENTITIES), [join])
+        assert frame.toArrow().sort_by("label").to_pylist() == out.to_pylist()
 
 
 def test_snapshot_version_hides_rows_committed_later(engine, tables) -> None:
@@ -280,7 +283,8 @@ def test_training_set_on_a_spark_workspace_equals_local(spark_engine, tmp_path) 
             )
             assert ws.features.engine.name == name
             training = ws.features.create_training_set(
-                df=labels,
+                # a Spark DataFrame is accepted wherever a DataFrame goes
+                df=spark_engine.to_spark(labels) if name == "spark" else labels,
                 feature_lookups=[
                     FeatureLookup(
                         "main.fs.daily",

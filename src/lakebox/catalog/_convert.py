@@ -25,8 +25,9 @@ _WIDENINGS = {
 
 
 def to_arrow(data: Any) -> pa.Table:
-    """Accept a pandas / polars DataFrame, a pyarrow Table or RecordBatch, or any object that
-    exports the Arrow C stream interface, and return a pyarrow Table without pandas metadata."""
+    """Accept a pandas / polars / Spark DataFrame, a pyarrow Table or RecordBatch, or any object
+    that exports the Arrow C stream interface, and return a pyarrow Table without pandas
+    metadata."""
     if isinstance(data, pa.Table):
         table = data
     elif isinstance(data, pa.RecordBatch):
@@ -40,6 +41,8 @@ def to_arrow(data: Any) -> pa.Table:
         table = pa.Table.from_pandas(data, preserve_index=False)
     elif hasattr(data, "to_arrow") and type(data).__module__.startswith("polars"):
         table = data.to_arrow()
+    elif hasattr(data, "toArrow") and type(data).__module__.startswith("pyspark"):
+        table = data.toArrow()  # a Spark DataFrame (classic or Connect), collected to the driver
     elif hasattr(data, "__arrow_c_stream__"):
         table = pa.table(data)
     else:

@@ -145,6 +145,38 @@ class SparkEngine(Engine):
             out = out.append_column(name, _cast(table.column(name), targets[name]))
         return out
 
+    def join_frame(self, frame: Any, joins: Sequence[FeatureJoin]) -> Any:
+        """:meth:`join_features` for a Spark DataFrame: the same rows and values, but the
+        entity rows never leave the cluster and the result is a Spark DataFrame (row order is
+        Spark's; every input row is kept, once).
+
+        Example:
+            >>> training = engine.join_frame(spark.read.parquet("labels/"), joins)  # doctest: +SKIP
+            >>> training.write.parquet("training/")  # doctest: +SKIP
+        """
+        from pyspark.sql import functions as F
+
+        if _ROW in frame.columns:
+            raise InvalidInput(f"Column name {_ROW!r} is reserved; rename it.")
+        if not joins:
+            return frame
+        needed = {ec for j in joins for ec, _ in j.keys} | {
+            j.entity_timestamp for j in joins if j.entity_timestamp is not None
+        }
+        missing = sorted(needed - set(frame.columns))
+        if missing:
+            raise InvalidInput(
+                f"Cannot join features: column(s) {missing} are not in the input rows; "
+                f"its columns are {frame.columns}."
+            )
+        # A unique id per row (not consecutive; unique is all the joins need).
+        rows = frame.withColumn(_ROW, F.monotonically_increasing_id())
+        result = rows
+        for i, join in enumerate(joins):
+            part, _ = self._join(rows, join, i)
+            result = result.join(part, on=_ROW, how="left")
+        return result.drop(_ROW)
+
     def _join(self, rows: Any, join: FeatureJoin, i: int) -> tuple[Any, dict[str, pa.DataType]]:
         """One join's outputs as a DataFrame ``(_ROW, output columns...)``."""
         from pyspark.sql import Window
