@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lakebox.errors import Conflict, SchemaMismatch
@@ -59,6 +59,20 @@ class DeltaSink(Sink):
 
     def start(self, ws: Workspace) -> None:
         self.table = ws.tables.resolve(self.table).full_name
+        self._dt: DeltaTable | None = None
+
+    def _delta_table(self, ws: Workspace) -> DeltaTable | None:
+        """The output table, kept open and brought up to date (None if it does not exist)."""
+        if self._dt is not None:
+            try:
+                self._dt.update_incremental()
+                return self._dt
+            except Exception:  # dropped or replaced: open it again through the catalog
+                self._dt = None
+        if not ws.tables.exists(self.table):
+            return None
+        self._dt = ws.tables.delta_table(self.table)
+        return self._dt
 
     def commit(
         self,
@@ -69,16 +83,17 @@ class DeltaSink(Sink):
         table: pa.Table,
         metadata: dict[str, str],
     ) -> bool:
-        exists = ws.tables.exists(self.table)
-        if exists:
-            done = ws.tables.delta_table(self.table).transaction_version(query_id)
+        dt = self._delta_table(ws)
+        if dt is not None:
+            done = dt.transaction_version(query_id)
             if done is not None and done >= batch_id:
                 return False
         if table.num_rows == 0:
             return True
-        if not exists:
+        if dt is None:
             ws.tables.create(self.table, schema=table.schema, partition_by=self.partition_by)
-        dt = ws.tables.delta_table(self.table)
+            dt = self._delta_table(ws)
+            assert dt is not None
         target = pa.schema(dt.schema().to_arrow())
         table = _conform(self.table, table, target)
         props = CommitProperties(

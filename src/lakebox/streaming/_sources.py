@@ -118,6 +118,7 @@ class DeltaSource(Source):
         self._ws = ws
         self.table = ws.tables.resolve(self.table).full_name
         dt = ws.tables.delta_table(self.table)
+        self._dt = dt
         self.location = ws.tables.location(self.table)
         self._fs, self._root = _filesystem(self.location)
         self.schema = pa.schema(dt.schema().to_arrow())
@@ -151,9 +152,15 @@ class DeltaSource(Source):
         }
 
     def bound(self) -> int:
-        self._check_alive()
-        assert self._ws is not None
-        return int(self._ws.tables.delta_table(self.table).version())
+        try:
+            self._dt.update_incremental()
+        except Exception:
+            self._check_alive()
+            raise NotFound(
+                f"Source table {self.table!r} can no longer be read at "
+                f"{self.location}; was it moved or dropped?"
+            ) from None
+        return int(self._dt.version())
 
     def _latest(self) -> int:
         return self.bound()
