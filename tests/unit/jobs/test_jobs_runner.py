@@ -542,3 +542,23 @@ def test_ipynb_notebook_with_parameters_and_task_values(jobs, tmp_path):
     assert run.task("after").output["result"] == 10
     executed = list(Path(run.task("nb").log_path).parent.glob("nb-*.ipynb"))
     assert executed  # the executed notebook is kept next to the log
+
+
+@pytest.mark.parametrize("cluster", [{}, WARM], ids=["job_cluster", "warm_pool"])
+def test_killed_worker_process_is_marked_and_retried(jobs, tmp_path, cluster):
+    marker = tmp_path / "marker"
+    run = _run(
+        jobs,
+        {
+            "name": "oom",
+            "tasks": [
+                fn_task(
+                    "t", "die_once", parameters={"marker": str(marker)}, max_retries=1, **cluster
+                )
+            ],
+        },
+    )
+    first, second = run.attempts
+    assert first.result_state == "FAILED" and "exited with code -9" in first.state_message
+    assert second.result_state == "SUCCESS" and second.output["result"] == "survived"
+    assert run.result_state == "SUCCESS"
