@@ -245,9 +245,13 @@ class Predictor:
             out = out.append_column(column, values)
         n = out.num_rows
         when = self.scored_at or datetime.now(timezone.utc)
-        out = out.append_column("model_name", pa.array([self.model.name] * n, pa.string()))
-        out = out.append_column("model_version", pa.array([self.model.version] * n, pa.string()))
-        out = out.append_column("scored_at", pa.array([when] * n, pa.timestamp("us", tz="UTC")))
+        constants = (
+            ("model_name", pa.scalar(self.model.name, pa.string())),
+            ("model_version", pa.scalar(self.model.version, pa.string())),
+            ("scored_at", pa.scalar(when, pa.timestamp("us", tz="UTC"))),
+        )
+        for column, value in constants:
+            out = out.append_column(column, pa.repeat(value, n))
         return out.to_pandas() if as_pandas else out
 
 
