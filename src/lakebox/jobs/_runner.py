@@ -385,6 +385,7 @@ class RunExecutor(threading.Thread):
         request.update(
             log_path=str(log_path),
             home=str(self.ws.home),
+            settings=self.ws.settings.model_dump(mode="json"),
             context={
                 "job_id": self.job_id,
                 "run_id": self.run_id,

@@ -88,12 +88,14 @@ def _output_to(log_path: str) -> Iterator[None]:
             os.close(f)
 
 
-def _workspace(home: str) -> Any:
-    if home not in _workspaces:
+def _workspace(home: str, settings: dict[str, Any] | None) -> Any:
+    """The runner's workspace (same folder and settings), opened once per worker."""
+    key = home + json.dumps(settings, sort_keys=True)
+    if key not in _workspaces:
         from lakebox.workspace import Workspace
 
-        _workspaces[home] = Workspace(home)
-    return _workspaces[home]
+        _workspaces[key] = Workspace(home, settings=settings)
+    return _workspaces[key]
 
 
 def _resolve(target: str) -> Any:
@@ -206,7 +208,9 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
             if kind == "python_function":
                 result = _resolve(target)(**(params or {}))
             elif kind == "builtin":
-                result = _resolve(target)(_workspace(request["home"]), **(params or {}))
+                result = _resolve(target)(
+                    _workspace(request["home"], request.get("settings")), **(params or {})
+                )
             elif kind == "python_file":
                 with _argv([target, *(params or [])]):
                     runpy.run_path(target, run_name="__main__")
@@ -218,7 +222,7 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
             elif kind == "notebook_ipynb":
                 result = _run_notebook(target, dict(params or {}), context, request["log_path"])
             elif kind == "sql":
-                table = _workspace(request["home"]).sql(target)
+                table = _workspace(request["home"], request.get("settings")).sql(target)
                 rows = table.slice(0, 1000).to_pylist()
                 result = {
                     "columns": table.column_names,
