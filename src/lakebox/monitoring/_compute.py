@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["ColumnPlan", "QUALITY_METRICS", "compute_metrics", "plan_columns"]
 
 QUANTILES = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]
+# quantiles are exact up to this many rows per window, then estimated from a reservoir sample
+QUANTILE_SAMPLE = 16_384
 TOP_ITEMS = 10
 MAX_SLICE_VALUES = 100
 QUALITY_METRICS = (
@@ -184,10 +186,17 @@ class GroupedData:
     keys: dict[str, np.ndarray]
 
     def indices(self, group: Group) -> np.ndarray | slice:
+        cache = self.__dict__.setdefault("_indices", {})
+        if group not in cache:
+            cache[group] = self._indices_of(group)
+        return cache[group]  # type: ignore[no-any-return]
+
+    def _indices_of(self, group: Group) -> np.ndarray | slice:
         window, slice_key, slice_value, model = group
         mask = np.ones(self.data.num_rows, dtype=bool)
-        if window is not None:
-            mask &= self.keys["__w"] == window
+        if window is not None:  # windows compared as int64 microseconds: fast on 1M rows
+            micros = pa.scalar(window, pa.timestamp("us")).cast(pa.int64()).as_py()
+            mask &= self.keys["__w"] == micros
         if slice_key is not None:
             mask &= self.keys[f"__s:{slice_key}"] == slice_value
         if model is not None:
@@ -226,7 +235,7 @@ def _agg_sql(col: str, kind: str, i: int, custom: list[CustomMetric]) -> list[st
             f'stddev_samp({q})::DOUBLE AS "{i}|stddev"',
             f'min({q})::DOUBLE AS "{i}|min"',
             f'max({q})::DOUBLE AS "{i}|max"',
-            f'quantile_cont({q}, [{qs}])::DOUBLE[] AS "{i}|quantiles"',
+            f'reservoir_quantile({q}::DOUBLE, [{qs}], {QUANTILE_SAMPLE}) AS "{i}|quantiles"',
         ]
     for metric in custom:
         if metric.type == "aggregate" and col in metric.input_columns:
@@ -305,7 +314,8 @@ def group_data(
     con.unregister("__d")
     keys_np: dict[str, np.ndarray] = {}
     if by_window:
-        keys_np["__w"] = data.column("__w").to_numpy(zero_copy_only=False)
+        window_col = data.column("__w").cast(pa.timestamp("us")).cast(pa.int64())
+        keys_np["__w"] = window_col.fill_null(-(2**62)).to_numpy()
     if by_model:
         keys_np["__m"] = data.column("__m").to_numpy(zero_copy_only=False)
     for expr in slicing_exprs:

@@ -179,7 +179,7 @@ def run_refresh(
 ) -> RefreshResult:
     """Compute and write the metric tables of one refresh (see the module docstring)."""
     refresh_time = (refresh_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    refresh_naive = refresh_time.replace(tzinfo=None, microsecond=0)
+    refresh_naive = refresh_time.replace(tzinfo=None)
     dataset, version = ws.tables.dataset(info.table_name)
     plan = plan_columns(info, dataset.schema)
     columns = list(plan.columns)
