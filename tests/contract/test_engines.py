@@ -300,3 +300,35 @@ def test_training_set_on_a_spark_workspace_equals_local(spark_engine, tmp_path) 
             ws.close()
     assert results["spark"].equals(results["local"])
     assert results["spark"].column("spend").to_pylist() == [1.0, 3.0, 5.0, 0.0]
+
+
+@pytest.mark.spark
+def test_spark_scoring_commits_the_same_predictions_as_local(spark_engine, tmp_path) -> None:
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from lakebox.deploy import Predictor, resolve_model
+
+    x = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0]})
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(
+        LinearRegression().fit(x, [1.0, 2.0, 3.0]),
+        str(path),
+        input_example=x.head(1),
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+    when = t(9)
+    predict = Predictor(resolve_model(str(path)), keep_columns=["id"], scored_at=when)
+    rows = pa.table({"id": np.arange(1000), "a": np.arange(1000) / 10, "b": np.arange(1000) % 2})
+    expected = predict(rows)
+    frame = spark_engine.to_spark(rows).repartition(3)  # several tasks, one model load each
+    location = str(tmp_path / "scores")
+    assert spark_engine.write(spark_engine.score(frame, predict), location) == 0
+    got = DeltaTable(location).to_pyarrow_table().sort_by("id")
+    assert got.column_names == expected.column_names
+    assert got.column("id").equals(expected.column("id"))
+    np.testing.assert_allclose(got["prediction"].to_numpy(), expected["prediction"].to_numpy())
+    assert set(got.column("scored_at").to_pylist()) == {when}

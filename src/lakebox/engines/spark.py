@@ -105,6 +105,42 @@ class SparkEngine(Engine):
 
         return self.spark.createDataFrame(data.cast(_plain_schema(data.schema)))
 
+    # ----------------------------------------------------------------- scoring
+    def score(self, frame: Any, predict: Any, *, sample_rows: int = 64) -> Any:
+        """Score a Spark DataFrame with an Arrow-batch function, in parallel on the executors.
+
+        ``predict`` takes and returns a ``pyarrow.Table`` and must be picklable, e.g. a
+        :class:`lakebox.deploy.Predictor` (which loads its model once per Python worker).
+        The output schema is taken from scoring the first ``sample_rows`` rows on the driver.
+
+        Example:
+            >>> from lakebox.deploy import predictor
+            >>> scored = engine.score(frame, predictor("models:/churn/1"))  # doctest: +SKIP
+            >>> engine.write(scored, ws.tables.location("main.out.scores"))  # doctest: +SKIP
+        """
+        import dataclasses
+        from datetime import datetime, timezone
+
+        from lakebox.engines._spark_delta import _plain_schema, spark_schema
+
+        if (
+            dataclasses.is_dataclass(predict)
+            and not isinstance(predict, type)
+            and getattr(predict, "scored_at", 0) is None
+        ):
+            # one time stamp for the whole job, as the local path stamps one per call
+            predict = dataclasses.replace(predict, scored_at=datetime.now(timezone.utc))
+        sample = predict(frame.limit(sample_rows).toArrow())
+        schema = _plain_schema(sample.schema)
+
+        def score_batches(batches: Any) -> Any:
+            for batch in batches:
+                if batch.num_rows:
+                    out = predict(pa.Table.from_batches([batch]))
+                    yield from out.select(schema.names).cast(schema).to_batches()
+
+        return frame.mapInArrow(score_batches, spark_schema(schema))
+
     # ----------------------------------------------------------------- joins
     def join_features(self, entities: pa.Table, joins: Sequence[FeatureJoin]) -> pa.Table:
         from pyspark.errors import PySparkException
