@@ -19,17 +19,17 @@ from lakebox.events._types import EVENTS, REGISTRY_WIDE_ONLY, event_context
 from lakebox.events._webhooks import STATUSES, Delivery, Webhook, Webhooks
 
 __all__ = [
-    "EVENTS",
-    "EVENT_ID_HEADER",
-    "REGISTRY_WIDE_ONLY",
-    "SIGNATURE_HEADER",
-    "STATUSES",
     "Delivery",
     "DeliveryResult",
     "Dispatcher",
     "DispatcherConfig",
+    "EVENTS",
+    "EVENT_ID_HEADER",
     "Event",
     "Outbox",
+    "REGISTRY_WIDE_ONLY",
+    "SIGNATURE_HEADER",
+    "STATUSES",
     "Webhook",
     "Webhooks",
     "event_context",

@@ -5,9 +5,9 @@ from lakebox.models._registry import STAGES, Activity, ModelRegistry, canonical_
 from lakebox.models._wiring import job_runner, workspace_dispatcher, workspace_webhooks
 
 __all__ = [
-    "STAGES",
     "Activity",
     "ModelRegistry",
+    "STAGES",
     "canonical_stage",
     "job_runner",
     "workspace_dispatcher",
