@@ -68,8 +68,9 @@ def build_router(ws: Workspace) -> APIRouter:
     @router.post("/api/2.0/serving-endpoints")
     def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         from lakebox.serving import endpoint_json
+        from lakebox.serving._config import check_endpoint_name
 
-        name = body.get("name")
+        name = check_endpoint_name(body.get("name"))
         config = body.get("config")
         if config is None:
             raise InvalidInput(
