@@ -153,6 +153,10 @@ def run_size(
         "columns": len(ours),
         "drifted": sum(decisions_ours.values()),
     }
+    if peer_timeout <= 0:  # lakebox only
+        result.update(evidently_s=None, speedup=None, differing=None, max_abs=None)
+        ws.close()
+        return result
     try:
         out = subprocess.run(
             [
@@ -242,6 +246,12 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        if r["speedup"] is None:
+            print(
+                f"| {r['tag']} (each side) | {r['lakebox_s']:.2f} s | not run | | "
+                f"{r['drifted']}/{r['columns']} | | |"
+            )
+            continue
         if r["evidently_s"] is None:
             print(
                 f"| {r['tag']} (each side) | {r['lakebox_s']:.2f} s | did not finish in "
