@@ -112,7 +112,7 @@ class Outbox:
         timestamp: int,
         payload: dict[str, Any],
     ) -> None:
-        seq = conn.execute(
+        inserted = conn.execute(
             s.outbox.insert().values(
                 event_id=event_id,
                 event=event,
@@ -121,7 +121,8 @@ class Outbox:
                 payload=json.dumps(payload),
                 event_timestamp=timestamp,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        seq = inserted[0] if inserted is not None else None
         listeners = conn.execute(
             select(s.webhooks.c.id, s.webhooks.c.events, s.webhooks.c.model_name).where(
                 s.webhooks.c.status == "ACTIVE"

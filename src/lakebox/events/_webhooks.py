@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections.abc import Callable
@@ -197,7 +198,7 @@ class Webhooks:
     # ------------------------------------------------------------------ CRUD
     def create(
         self,
-        events: list[str],
+        events: builtins.list[str],
         *,
         model_name: str | None = None,
         http_url_spec: dict[str, Any] | None = None,
@@ -257,8 +258,8 @@ class Webhooks:
         return _row_to_webhook(row)
 
     def list(
-        self, *, model_name: str | None = None, events: list[str] | None = None
-    ) -> list[Webhook]:
+        self, *, model_name: str | None = None, events: builtins.list[str] | None = None
+    ) -> builtins.list[Webhook]:
         """Webhooks, oldest first; filtered by model and by any of ``events``."""
         query = select(s.webhooks).order_by(s.webhooks.c.creation_timestamp, s.webhooks.c.id)
         if model_name:
@@ -274,7 +275,7 @@ class Webhooks:
         self,
         webhook_id: str,
         *,
-        events: list[str] | None = None,
+        events: builtins.list[str] | None = None,
         http_url_spec: dict[str, Any] | None = None,
         job_spec: dict[str, Any] | None = None,
         description: str | None = None,
@@ -350,7 +351,7 @@ class Webhooks:
     # ------------------------------------------------------------------ log
     def deliveries(
         self, *, webhook_id: str | None = None, status: str | None = None, limit: int = 100
-    ) -> list[Delivery]:
+    ) -> builtins.list[Delivery]:
         """The delivery log, newest first: each event sent to each webhook, its attempts,
         status (``PENDING``, ``SUCCEEDED``, ``DEAD`` = dead letter, ``SKIPPED``) and last error."""
         d, o = s.deliveries, s.outbox
@@ -391,7 +392,7 @@ class Webhooks:
             for r in rows
         ]
 
-    def attempts(self, delivery_id: int) -> list[dict[str, Any]]:
+    def attempts(self, delivery_id: int) -> builtins.list[dict[str, Any]]:
         """Every attempt of one delivery, oldest first."""
         with self.db.engine.connect() as conn:
             rows = conn.execute(

@@ -7,6 +7,7 @@ comments and the activity history live in the metadata database.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import getpass
 import warnings
@@ -138,7 +139,7 @@ class ModelRegistry:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.outbox = Outbox(ws.metadata)
-        self.delete_guards: list[DeleteGuard] = []
+        self.delete_guards: builtins.list[DeleteGuard] = []
         self._client: Any = None
 
     @property
@@ -198,7 +199,7 @@ class ModelRegistry:
             return False
         return True
 
-    def list(self, *, filter_string: str | None = None) -> list[Any]:
+    def list(self, *, filter_string: str | None = None) -> builtins.list[Any]:
         """Registered models, by name."""
         with _mlflow_errors("Listing registered models"):
             models = list(
@@ -206,7 +207,7 @@ class ModelRegistry:
             )
         return sorted(models, key=lambda m: m.name)
 
-    def versions(self, name: str) -> list[Any]:
+    def versions(self, name: str) -> builtins.list[Any]:
         """Every version of a model, oldest first."""
         self.get_model(name)
         with _mlflow_errors(f"Versions of {name!r}"):
@@ -320,7 +321,9 @@ class ModelRegistry:
         """Move a version to ``Archived``."""
         return self.transition_stage(name, version, "Archived", comment=comment)
 
-    def latest_versions(self, name: str, *, stages: list[str] | None = None) -> list[Any]:
+    def latest_versions(
+        self, name: str, *, stages: builtins.list[str] | None = None
+    ) -> builtins.list[Any]:
         """The newest version in each stage (or in ``stages``)."""
         wanted = [canonical_stage(st) for st in stages] if stages else None
         self.get_model(name)
@@ -400,7 +403,7 @@ class ModelRegistry:
                 )
         return self._get_activity(activity_id)
 
-    def list_transition_requests(self, name: str, version: int | str) -> list[Activity]:
+    def list_transition_requests(self, name: str, version: int | str) -> builtins.list[Activity]:
         """Pending transition requests of a version, oldest first."""
         self.get_version(name, version)
         a = s.activities
@@ -536,7 +539,7 @@ class ModelRegistry:
             )
         return self._get_activity(activity_id)
 
-    def list_comments(self, name: str, version: int | str) -> list[Activity]:
+    def list_comments(self, name: str, version: int | str) -> builtins.list[Activity]:
         """Comments on a version, oldest first."""
         return [a for a in self.activities(name, version) if a.activity_type == "NEW_COMMENT"]
 
@@ -558,7 +561,7 @@ class ModelRegistry:
         with self.ws.metadata.begin() as conn:
             conn.execute(s.activities.delete().where(s.activities.c.id == found.id))
 
-    def activities(self, name: str, version: int | str) -> list[Activity]:
+    def activities(self, name: str, version: int | str) -> builtins.list[Activity]:
         """Everything that happened to a version in lakebox: requests, transitions, comments."""
         a = s.activities
         with self.ws.metadata.engine.connect() as conn:

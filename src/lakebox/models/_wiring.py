@@ -37,7 +37,7 @@ def workspace_dispatcher(ws: Workspace, **overrides: Any) -> Dispatcher:
     """A dispatcher for ``ws`` configured by ``[events]`` in ``lakebox.toml`` (``overrides``
     replace single settings, e.g. ``poll_interval_seconds=0.01``)."""
     settings = ws.settings.events
-    values = {
+    values: dict[str, Any] = {
         "max_attempts": settings.max_attempts,
         "backoff_seconds": settings.backoff_seconds,
         "backoff_max_seconds": settings.backoff_max_seconds,
