@@ -75,6 +75,8 @@ def spark_session(master: str = "local[2]", *, conf: dict[str, str] | None = Non
         if master.startswith("local"):
             # A few shuffle partitions per core, not Spark's 200, for one machine's data.
             settings["spark.sql.shuffle.partitions"] = "8"
+            # local mode runs every task in the driver: Spark's 1g heap runs out at ~10M rows
+            settings["spark.driver.memory"] = "2g"
         settings.update(conf or {})
         if master.startswith("sc://"):
             builder = SparkSession.builder.remote(master)
