@@ -4,6 +4,7 @@ server (workers log over HTTP with a token), and a PreprocessedModel served by a
 from __future__ import annotations
 
 import io
+import os
 
 import mlflow
 import numpy as np
@@ -18,6 +19,15 @@ from sklearn.preprocessing import StandardScaler
 import lakebox
 from lakebox.demo import DemoContext, _tables, _train
 from lakebox.tracking import log_preprocessed_model, training_data
+
+
+@pytest.fixture(autouse=True)
+def _forget_active_experiment():  # type: ignore[no-untyped-def]
+    """The demo step sets an experiment (MLflow keeps its id in a global and in
+    MLFLOW_EXPERIMENT_ID); that id means nothing in the next test's workspace."""
+    yield
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def test_demo_step_tunes_with_nested_runs_and_lineage(ws):
