@@ -139,7 +139,10 @@ class ModelRegistry:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.outbox = Outbox(ws.metadata)
-        self.delete_guards: builtins.list[DeleteGuard] = []
+        from lakebox.models._wiring import serving_guard
+
+        # Reasons to refuse a delete; serving's guard is built in, others may append.
+        self.delete_guards: builtins.list[DeleteGuard] = [serving_guard(ws)]
         self._client: Any = None
 
     @property

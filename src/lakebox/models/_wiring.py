@@ -9,7 +9,7 @@ from lakebox.events import Dispatcher, DispatcherConfig, Webhooks
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
 
-__all__ = ["job_runner", "workspace_dispatcher", "workspace_webhooks"]
+__all__ = ["job_runner", "serving_guard", "workspace_dispatcher", "workspace_webhooks"]
 
 
 def job_runner(ws: Workspace) -> Any:
@@ -46,3 +46,42 @@ def workspace_dispatcher(ws: Workspace, **overrides: Any) -> Dispatcher:
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Dispatcher(ws.metadata, config=DispatcherConfig(**values), job_runner=job_runner(ws))
+
+
+def serving_guard(ws: Workspace) -> Any:
+    """A delete guard refusing to delete a model or version a serving endpoint serves: pinned
+    by version, or currently resolved through its stage or alias."""
+
+    def guard(name: str, version: str | None) -> str | None:
+        if not hasattr(type(ws), "serving"):
+            return None
+        for record in ws.serving.list_endpoints():
+            for cfg in (record.config, record.pending_config):
+                for entity in cfg.served_entities if cfg is not None else ():
+                    if entity.entity_name != name:
+                        continue
+                    if version is None or version in _served_versions(ws, record, entity):
+                        return (
+                            f"serving endpoint {record.name!r} serves it (served entity "
+                            f"{entity.name!r}); update or delete the endpoint first"
+                        )
+        return None
+
+    return guard
+
+
+def _served_versions(ws: Workspace, record: Any, entity: Any) -> set[str]:
+    versions = {
+        str(v) for v in (record.served_versions.get(entity.name), entity.entity_version) if v
+    }
+    from lakebox.errors import NotFound
+
+    try:
+        if entity.alias:
+            versions.add(str(ws.models.get_alias(entity.entity_name, entity.alias).version))
+        if entity.stage:
+            for mv in ws.models.latest_versions(entity.entity_name, stages=[entity.stage]):
+                versions.add(str(mv.version))
+    except NotFound:
+        pass
+    return versions

@@ -182,7 +182,7 @@ def test_delete_is_refused_while_guarded(models):
         models.delete_model("churn")
     models.delete_version("churn", 3)
     assert [str(v.version) for v in models.versions("churn")] == ["1", "2"]
-    models.delete_guards.clear()
+    models.delete_guards.pop()
     models.delete_model("churn")
     assert not models.exists("churn")
 
@@ -232,3 +232,25 @@ def test_job_webhooks_go_to_lakebox_jobs(rws):
         assert "987654" in delivery.last_error
     else:
         assert "no job runner available" in delivery.last_error
+
+
+def test_delete_is_refused_while_a_serving_endpoint_serves_it(models, rws):
+    if not hasattr(type(rws), "serving"):
+        pytest.skip("no serving component")
+    rws.serving.create_endpoint(
+        "churn-ep",
+        [
+            {"entity_name": "churn", "entity_version": "1"},
+            {"entity_name": "churn", "alias": "champion"},
+        ],
+        traffic={"churn-1": 50, "churn-champion": 50},
+        wait=False,
+    )
+    models.set_alias("churn", "champion", 2)
+    for version in ("1", "2"):
+        with pytest.raises(Conflict, match="serving endpoint 'churn-ep' serves it"):
+            models.delete_version("churn", version)
+    with pytest.raises(Conflict, match="serving endpoint 'churn-ep'"):
+        models.delete_model("churn")
+    models.delete_version("churn", 3)
+    assert [str(v.version) for v in models.versions("churn")] == ["1", "2"]
