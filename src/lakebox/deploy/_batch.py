@@ -195,7 +195,7 @@ def _run_tasks(
 ) -> Iterator[pa.Table]:
     """Yield each task's result in order, at most ``2 * workers`` tasks in flight."""
     if workers <= 1 or len(tasks) <= 1:
-        _init_worker(*init_args[:-1], False)
+        _init_worker(*init_args[:-1], False)  # type: ignore[call-arg]
         try:
             for task in tasks:
                 yield _score_task(task, batch_rows)
@@ -233,7 +233,7 @@ def _main_not_reimported() -> Iterator[None]:
     """Spawned workers re-run the caller's ``__main__`` unless it is guarded by
     ``if __name__ == "__main__"``; workers need only lakebox, so hide it while they start."""
     main = sys.modules.get("__main__")
-    saved = {
+    saved: dict[str, Any] = {
         k: main.__dict__[k]
         for k in ("__spec__", "__file__")
         if main is not None and k in main.__dict__
@@ -302,14 +302,14 @@ def _commit_files(
                 progress(done, total)
         if schema is None or not actions:
             return None, 0
-        from deltalake.transaction import AddAction
+        from deltalake.transaction import AddAction, RemoveAction
 
         exists = ws.tables.exists(name)
         partitions = [k for k in (actions[0]["partition_values"] or {})]
         if not exists:
             ws.tables.create(name, schema=schema, partition_by=partitions or None)
         dt = ws.tables.delta_table(name)
-        adds = [
+        adds: list[AddAction | RemoveAction] = [
             AddAction(
                 a["path"],
                 a["size"],
@@ -543,10 +543,10 @@ def _write(
     dt = ws.tables.delta_table(name)
     reader = pa.RecordBatchReader.from_batches(schema, batches())
     try:
-        write_deltalake(
+        write_deltalake(  # type: ignore[call-overload]
             dt,
             reader,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             partition_by=list(partition_by) if partition_by else None,
             schema_mode="overwrite" if mode == "overwrite" else None,
             commit_properties=CommitProperties(custom_metadata=metadata),

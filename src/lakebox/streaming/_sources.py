@@ -233,7 +233,7 @@ class DeltaSource(Source):
                 "its Delta log (log cleanup); reset the stream to start over."
             ) from None
         actions = [json.loads(line) for line in text.splitlines() if line.strip()]
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
         operation = info.get("operation", "?")
         meta = next((a["metaData"] for a in actions if "metaData" in a), None)
         if meta is not None and meta.get("schemaString") != self._schema_string:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pandas as pd
 import pyarrow as pa
@@ -166,9 +168,21 @@ def test_stop_request_and_processing_time(ws) -> None:
     q = streaming.read_delta(ws, "main.raw.ev").write_delta("main.out.ev", query_name="pt")
     status = q.run(processing_time="0.05 seconds", max_batches=1)
     assert status["last_batch_id"] == 0
-    ws.streams.stop("pt")
-    status = q.run(processing_time=0.05, timeout=30)  # returns at once: stop was requested...
-    assert status["state"] == "STOPPED"
+    finished: list[dict] = []
+    runner = threading.Thread(
+        target=lambda: finished.append(q.run(processing_time=0.05, timeout=120))
+    )
+    runner.start()
+    deadline = time.monotonic() + 60
+    while ws.streams.status("pt")["state"] != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ws.tables.write("main.raw.ev", _rows(3, 2))  # picked up by the running query
+    while len(ws.tables.read("main.out.ev")) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ws.streams.stop("pt", wait=30)["state"] == "STOPPED"
+    runner.join(timeout=30)
+    assert finished and finished[0]["state"] == "STOPPED"
+    assert len(ws.tables.read("main.out.ev")) == 5
 
 
 def test_batch_and_stream_give_equal_results(ws) -> None:
