@@ -13,7 +13,9 @@ __all__ = ["score"]
 @friendly_errors
 def score(
     model_uri: str = typer.Argument(
-        ..., help="models:/name/3, models:/name@alias, models:/name/Production, runs:/<run>/model"
+        ...,
+        metavar="MODEL_URI",
+        help="models:/name/3, models:/name@alias, models:/name/Production, runs:/<run>/model",
     ),
     input_table: str = typer.Argument(..., metavar="INPUT", help="Delta table to score."),
     output_table: str = typer.Argument(..., metavar="OUTPUT", help="Table for predictions."),
