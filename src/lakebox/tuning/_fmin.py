@@ -105,7 +105,10 @@ def fmin(
     *,
     parallelism: int | None = None,
     return_argmin: bool = True,
+    early_stop_fn: Callable[..., Any] | None = None,
     run_name: str | None = None,
+    verbose: bool = False,
+    show_progressbar: bool = False,
 ) -> Any:
     """Minimize ``fn`` over ``space`` with Hyperopt, trials in parallel, each a nested MLflow run.
 
@@ -136,7 +139,12 @@ def fmin(
         parallelism: worker processes; default ``min(max_evals, cpu count)``.
         return_argmin: return Hyperopt's argmin (indices for ``hp.choice``) like
             ``hyperopt.fmin``; ``False`` returns the best point itself (``space_eval``).
+        early_stop_fn: Hyperopt's ``early_stop_fn(trials, *args) -> (stop, args)`` (e.g.
+            ``hyperopt.early_stop.no_progress_loss(10)``), called after each trial; once it
+            says stop, no new trial starts.
         run_name: name of the parent run when there is no active run.
+        verbose: accepted for Hyperopt compatibility; trials are in the MLflow run instead.
+        show_progressbar: accepted for Hyperopt compatibility (no progress bar).
 
     Returns:
         The best assignment, as ``hyperopt.fmin`` returns it.
@@ -199,6 +207,7 @@ def fmin(
         loss_threshold=loss_threshold,
         parent_run_id=parent.info.run_id,
         experiment_id=parent.info.experiment_id,
+        early_stop_fn=early_stop_fn,
     )
     try:
         algo_name = algo if isinstance(algo, str) else getattr(suggest, "__module__", "custom")
@@ -244,12 +253,16 @@ class _Search:
         loss_threshold: float | None,
         parent_run_id: str,
         experiment_id: str,
+        early_stop_fn: Callable[..., Any] | None = None,
     ) -> None:
         self.suggest, self.domain, self.trials, self.rstate = suggest, domain, trials, rstate
         self.max_evals, self.timeout, self.loss_threshold = max_evals, timeout, loss_threshold
         self.parent_run_id, self.experiment_id = parent_run_id, experiment_id
         self.best_loss = math.inf
         self.exhausted = False
+        self.early_stop_fn = early_stop_fn
+        self.early_stop_args: list[Any] = []
+        self._finished: list[dict[str, Any]] = []
 
     def _stop_starting(self, started: float) -> bool:
         if self.exhausted:
@@ -297,6 +310,23 @@ class _Search:
         else:
             log.warning("Trial %s failed: %s", doc["tid"], result.get("error"))
         self.trials.refresh()
+        if self.early_stop_fn is not None:
+            self._early_stop(doc)
+
+    def _early_stop(self, done: dict[str, Any]) -> None:
+        """Ask early_stop_fn, showing it the finished trials in the order they finished
+        (Hyperopt's stop functions look at the last trial's loss)."""
+        from hyperopt import JOB_STATE_DONE, Trials
+
+        self._finished.append(done)
+        view = Trials()
+        view._dynamic_trials = [d for d in self._finished if d["state"] == JOB_STATE_DONE]
+        view.refresh()
+        assert self.early_stop_fn is not None
+        stop, args = self.early_stop_fn(view, *self.early_stop_args)
+        self.early_stop_args = list(args)
+        if stop:
+            self.exhausted = True
 
     def _record_dead_trial(self, doc: dict[str, Any], error: str, run_id: str | None) -> str:
         """A worker died: make sure the trial's run exists and is FAILED with the reason."""

@@ -209,3 +209,32 @@ def test_objective_that_workers_cannot_import(ws, monkeypatch):
             module.objective, {"x": hp.uniform("x", 0, 1)}, max_evals=2, parallelism=1
         )
     assert mlflow.active_run() is None
+
+
+def test_early_stop_fn_like_hyperopt(ws):
+    import hyperopt
+    from hyperopt.early_stop import no_progress_loss
+
+    space = {"x": hp.uniform("x", 0, 1)}
+    expected = Trials()
+    hyperopt.fmin(
+        lambda p: 1.0,
+        space,
+        algo=hyperopt.tpe.suggest,
+        max_evals=30,
+        trials=expected,
+        early_stop_fn=no_progress_loss(3),
+        show_progressbar=False,
+    )
+    trials = Trials()
+    lakebox.tuning.fmin(
+        lambda p: 1.0,
+        space,
+        max_evals=30,
+        parallelism=1,
+        trials=trials,
+        early_stop_fn=no_progress_loss(3),
+        show_progressbar=False,
+        verbose=False,
+    )
+    assert len(trials.trials) == len(expected.trials) < 30
