@@ -40,7 +40,9 @@ def create(
 ) -> None:
     """Create a monitor on a table."""
     from lakebox.monitoring import InferenceLog, Snapshot, TimeSeries
+    from lakebox.monitoring._profiles import Profile
 
+    prof: Profile
     kind = profile.replace("_", "-").lower()
     if kind == "snapshot":
         prof = Snapshot()

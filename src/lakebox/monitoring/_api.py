@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import time
@@ -186,7 +187,7 @@ class Monitors:
         row = self._row(table_name)
         return self._info(row)
 
-    def list(self) -> list[MonitorInfo]:
+    def list(self) -> builtins.list[MonitorInfo]:
         """Every monitor, by table name."""
         with self.db.begin() as conn:
             rows = conn.execute(select(s.monitors).order_by(s.monitors.c.table_name)).all()
@@ -295,7 +296,7 @@ class Monitors:
                         mode="full" if full else "incremental",
                         start_time_ms=start,
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
             )
         try:
             result = run_refresh(self.ws, info, json.loads(row.state), full=full)
@@ -334,7 +335,7 @@ class Monitors:
             refresh_id, info.table_name, "SUCCESS", trigger, result.mode, start, end, message, fired
         )
 
-    def list_refreshes(self, table_name: str) -> list[RefreshInfo]:
+    def list_refreshes(self, table_name: str) -> builtins.list[RefreshInfo]:
         """The monitor's refreshes, newest first."""
         name = self._row(table_name).table_name
         with self.db.begin() as conn:
@@ -406,11 +407,11 @@ class Monitors:
                         job_parameters=json.dumps(job_parameters or {}),
                         created_at=_now_ms(),
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
             )
         return self._alert_by_id(alert_id)
 
-    def list_alerts(self, table_name: str) -> list[Alert]:
+    def list_alerts(self, table_name: str) -> builtins.list[Alert]:
         """The monitor's alert rules."""
         name = self._row(table_name).table_name
         with self.db.begin() as conn:
@@ -425,7 +426,7 @@ class Monitors:
         with self.db.begin() as conn:
             conn.execute(delete(s.alerts).where(s.alerts.c.alert_id == int(alert_id)))
 
-    def alert_history(self, table_name: str) -> list[AlertEvent]:
+    def alert_history(self, table_name: str) -> builtins.list[AlertEvent]:
         """Every firing of the monitor's alerts, newest first."""
         name = self._row(table_name).table_name
         with self.db.begin() as conn:
@@ -566,7 +567,7 @@ class Monitors:
 
     def _check_alerts(
         self, info: MonitorInfo, refresh_id: int, profile: pa.Table, drift: pa.Table
-    ) -> list[AlertEvent]:
+    ) -> builtins.list[AlertEvent]:
         from lakebox.monitoring._alerts import rule_table
 
         fired = []
@@ -579,7 +580,11 @@ class Monitors:
         return fired
 
     def _fire(
-        self, info: MonitorInfo, alert: Alert, refresh_id: int, matches: list[dict[str, Any]]
+        self,
+        info: MonitorInfo,
+        alert: Alert,
+        refresh_id: int,
+        matches: builtins.list[dict[str, Any]],
     ) -> AlertEvent:
         columns = sorted({str(m.get("column_name")) for m in matches if m.get("column_name")})
         message = (
@@ -614,7 +619,7 @@ class Monitors:
                         event_id=event_id,
                         message=message,
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
             )
             row = conn.execute(
                 select(s.alert_events).where(s.alert_events.c.id == event_row_id)
@@ -673,7 +678,7 @@ def _emit_event(
     table_name: str,
     alert: Alert,
     refresh_id: int,
-    matches: list[dict[str, Any]],
+    matches: builtins.list[dict[str, Any]],
     message: str,
 ) -> str | None:
     """Adapter to the events outbox: emit ``MONITOR_ALERT_TRIGGERED`` when the events package

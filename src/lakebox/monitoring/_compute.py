@@ -189,7 +189,7 @@ class GroupedData:
         cache = self.__dict__.setdefault("_indices", {})
         if group not in cache:
             cache[group] = self._indices_of(group)
-        return cache[group]  # type: ignore[no-any-return]
+        return cache[group]
 
     def _indices_of(self, group: Group) -> np.ndarray | slice:
         window, slice_key, slice_value, model = group
@@ -338,7 +338,7 @@ def _custom_metric_error(
     for metric in custom:
         if metric.type != "aggregate":
             continue
-        cols = [c for c in metric.input_columns if c in plan.columns] or [None]
+        cols: list[str | None] = [c for c in metric.input_columns if c in plan.columns] or [None]
         for col in cols:
             expr = metric.definition
             if col is not None:

@@ -238,10 +238,10 @@ def run_refresh(
                 drift_rows,
                 incremental,
             )
-            new_state = {"snapshot_time": refresh_naive.isoformat()}
+            new_state: dict[str, Any] = {"snapshot_time": refresh_naive.isoformat()}
         else:
             windows = []
-            old_version = state.get("table_version")
+            old_version = int(state.get("table_version") or 0)
             changed = (
                 _changed_windows(
                     ws, info, old_version, plan.timestamp_col or "", info.profile.granularities, con

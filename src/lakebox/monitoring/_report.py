@@ -72,7 +72,7 @@ def _plotly() -> Any:
     try:
         import plotly.io  # noqa: F401
     except ImportError:  # pragma: no cover - plotly is a core dependency
-        raise MissingDependency("Monitor reports need plotly: pip install plotly") from None
+        raise MissingDependency("plotly", "all", "Monitor reports") from None
     return _Traces
 
 
