@@ -24,6 +24,8 @@ _ENV_KEYS = (
     "_MLFLOW_SERVER_FILE_STORE",
     "_MLFLOW_SERVER_REGISTRY_STORE",
     "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
 )
 
 
@@ -36,6 +38,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    # mlflow.set_experiment keeps the experiment in a module global as well as the environment.
+    import mlflow.tracking.fluent as fluent
+
+    fluent._active_experiment_id = None
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -136,6 +136,10 @@ def test_drift_alert_starts_retraining_job(ws, retrain_module):
         "('sessions', 'spend', 'tickets')"
     )
     ws.monitors.add_alert(LOG, feature_rule, job_id=job_id)
+    # Alerts are events too: a registry-wide webhook on MONITOR_ALERT_TRIGGERED gets them.
+    hook = ws.webhooks.create(
+        ["MONITOR_ALERT_TRIGGERED"], http_url_spec={"url": "http://127.0.0.1:9/alerts"}
+    )
     ws.monitors.add_alert(
         LOG, "f1_score_delta < -0.05 AND drift_type = 'BASELINE' AND model_id IS NULL"
     )
@@ -182,6 +186,10 @@ def test_drift_alert_starts_retraining_job(ws, retrain_module):
         & drift.model_id.isna()
     ].sort_values("window_start")
     assert pred.chi_squared_pvalue.iloc[-1] < 1e-3 < pred.chi_squared_pvalue.iloc[0]
+
+    queued = ws.webhooks.deliveries(webhook_id=hook.id)
+    assert {d.event for d in queued} == {"MONITOR_ALERT_TRIGGERED"}
+    assert feature_alert.event_id in {d.event_id for d in queued}
 
     run = ws.jobs.wait(feature_alert.job_run_id, timeout=300)
     assert run.result_state == "SUCCESS", run.state_message

@@ -1,5 +1,6 @@
 """Tracking end to end: the demo's tuning step, fmin against a real `lakebox up` tracking
-server (workers log over HTTP with a token), and a PreprocessedModel served by an endpoint."""
+server (workers log over HTTP with a token), and a PreprocessedModel that predicts the same
+loaded, served by an endpoint and batch-scored from a Delta table."""
 
 from __future__ import annotations
 
@@ -109,3 +110,16 @@ def test_preprocessed_model_serves_like_it_loads(ws):
         np.asarray(served["predictions"]), loaded.predict(rows, params={"output": "probability"})
     )
     ws.serving.close()
+    # Batch scoring (the score_batch job task) predicts the same from a Delta table.
+    ws.tables.write("main.pre.rows", rows.assign(row_id=np.arange(len(rows))))
+    lakebox.deploy.score_table(
+        "models:/pre-served/1",
+        "main.pre.rows",
+        "main.pre.scored",
+        ws=ws,
+        workers=1,
+        feature_columns=["sessions", "spend"],
+        keep_columns=["row_id"],
+    )
+    batch = ws.tables.read("main.pre.scored").sort_values("row_id")
+    np.testing.assert_array_equal(batch["prediction"].to_numpy(), loaded.predict(rows))

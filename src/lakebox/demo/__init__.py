@@ -7,6 +7,7 @@ results in ``ctx.state`` for later steps.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ class DemoContext:
 def run_demo(ws: Workspace, console: Console | None = None) -> DemoContext:
     """Run every demo step against ``ws``; returns the context (tests inspect ``state``)."""
     console = console or Console()
+    # MLflow's per-file download bars would drown the narration.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     ctx = DemoContext(ws=ws, console=console)
     console.rule(f"[bold]lakebox demo[/] — workspace {ws.home}")
     started = time.perf_counter()

@@ -19,7 +19,7 @@ __all__ = [
     "validate_events",
 ]
 
-# Databricks' RegistryWebhookEvent values, then lakebox's alias events.
+# Databricks' RegistryWebhookEvent values, then lakebox's alias and monitoring events.
 EVENTS = (
     "MODEL_VERSION_CREATED",
     "MODEL_VERSION_TRANSITIONED_STAGE",
@@ -35,10 +35,12 @@ EVENTS = (
     "TRANSITION_REQUEST_TO_ARCHIVED_CREATED",
     "MODEL_VERSION_ALIAS_SET",
     "MODEL_VERSION_ALIAS_DELETED",
+    "MONITOR_ALERT_TRIGGERED",
 )
 ALIAS_EVENTS = ("MODEL_VERSION_ALIAS_SET", "MODEL_VERSION_ALIAS_DELETED")
-# Events a model-specific webhook cannot listen to (there is no model yet when they fire).
-REGISTRY_WIDE_ONLY = ("REGISTERED_MODEL_CREATED",)
+# Events a model-specific webhook cannot listen to: there is no model yet when a model is
+# created, and monitor alerts belong to a table, not a model.
+REGISTRY_WIDE_ONLY = ("REGISTERED_MODEL_CREATED", "MONITOR_ALERT_TRIGGERED")
 
 _STAGE_SUFFIX = {"Staging": "STAGING", "Production": "PRODUCTION", "Archived": "ARCHIVED"}
 

@@ -26,7 +26,9 @@ def test_validate_events():
         validate_events(["REGISTERED_MODEL_CREATED"], model_name="churn")
     with pytest.raises(InvalidInput, match="at least one event"):
         validate_events([], model_name=None)
-    assert len(EVENTS) == 14
+    with pytest.raises(InvalidInput, match="registry-wide"):
+        validate_events(["MONITOR_ALERT_TRIGGERED"], model_name="churn")
+    assert len(EVENTS) == 15  # Databricks' 12, two alias events, monitor alerts
 
 
 def test_stage_events():
