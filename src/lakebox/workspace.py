@@ -25,10 +25,10 @@ __all__ = ["Workspace", "resolve_home"]
 
 HOME_ENV = "LAKEBOX_HOME"
 DEFAULT_HOME = ".lakebox"
-# The MLflow tracking URI this process's lakebox last set, so that a later Workspace can tell
+# MLflow URIs this process's lakebox has set, so that a later Workspace can tell
 # our own MLFLOW_TRACKING_URI (MLflow exports it on set_tracking_uri) from the user's.
-_uri_set_by_lakebox: str | None = None
-_registry_uri_set_by_lakebox: str | None = None
+_uri_set_by_lakebox: set[str] = set()
+_registry_uri_set_by_lakebox: set[str] = set()
 # Read by MLflow's SQL store for the default artifact root of new experiments; the same
 # variable `mlflow server --default-artifact-root` sets for its workers.
 _MLFLOW_ARTIFACT_ROOT_ENV = "_MLFLOW_SERVER_ARTIFACT_ROOT"
@@ -86,8 +86,11 @@ class Workspace:
 
             from lakebox.tracking import log_table_read
 
-            self.tables.read_hooks.append(functools.partial(
-                log_table_read, storage_options=self.settings.storage.options or None))
+            self.tables.read_hooks.append(
+                functools.partial(
+                    log_table_read, storage_options=self.settings.storage.options or None
+                )
+            )
         if self.settings.mlflow.autolog:
             from lakebox.tracking import autolog
 
@@ -144,16 +147,15 @@ class Workspace:
         (see :mod:`lakebox.events._plugin`): MLflow then loads lakebox's registry store, so
         every registry change, from any client or from the MLflow UI, emits webhook events.
         """
-        global _uri_set_by_lakebox, _registry_uri_set_by_lakebox
         import mlflow
 
         env_uri = os.environ.get("MLFLOW_TRACKING_URI")
-        user_env = env_uri if env_uri and env_uri != _uri_set_by_lakebox else None
+        user_env = env_uri if env_uri and env_uri not in _uri_set_by_lakebox else None
         self._tracking_uri = (
             user_env or self.settings.mlflow.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
         )
         env_registry = os.environ.get("MLFLOW_REGISTRY_URI")
-        user_registry = env_registry if env_registry != _registry_uri_set_by_lakebox else None
+        user_registry = env_registry if env_registry not in _registry_uri_set_by_lakebox else None
         from lakebox.events import registry_store_uri
 
         self._registry_uri = registry_store_uri(
@@ -165,8 +167,8 @@ class Workspace:
                 Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(self._tracking_uri)
         mlflow.set_registry_uri(self._registry_uri)
-        _uri_set_by_lakebox = self._tracking_uri
-        _registry_uri_set_by_lakebox = self._registry_uri
+        _uri_set_by_lakebox.add(self._tracking_uri)
+        _registry_uri_set_by_lakebox.add(self._registry_uri)
 
     # ----------------------------------------------------------------- registry
     @functools.cached_property

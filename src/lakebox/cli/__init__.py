@@ -13,8 +13,11 @@ from lakebox.cli._common import console, friendly_errors, state, workspace
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="lakebox: the Databricks ML lifecycle on open parts.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="lakebox: the Databricks ML lifecycle on open parts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 # Sub-command groups: (name, module with a Typer ``app``).
 SUBCOMMANDS = [
@@ -34,8 +37,11 @@ app.command("score")(importlib.import_module("lakebox.cli._score").score)
 
 
 @app.callback()
-def _root(home: Path = typer.Option(None, "--home", envvar="LAKEBOX_HOME",
-                                    help="Workspace folder (default ./.lakebox).")) -> None:
+def _root(
+    home: Path = typer.Option(
+        None, "--home", envvar="LAKEBOX_HOME", help="Workspace folder (default ./.lakebox)."
+    ),
+) -> None:
     state.clear()  # one workspace per invocation (tests invoke the app many times)
     state["home"] = home
 
@@ -69,10 +75,11 @@ def sql(query: str, limit: int = typer.Option(100, help="Rows to print.")) -> No
 
 @app.command()
 @friendly_errors
-def up(host: str = typer.Option(None, help="Address to bind (default [server] host)."),
-       port: int = typer.Option(None, help="Port (default [server] port)."),
-       workers: int = typer.Option(None, help="Worker processes (default [server] workers).")
-       ) -> None:
+def up(
+    host: str = typer.Option(None, help="Address to bind (default [server] host)."),
+    port: int = typer.Option(None, help="Port (default [server] port)."),
+    workers: int = typer.Option(None, help="Worker processes (default [server] workers)."),
+) -> None:
     """Serve the REST API, the MLflow UI and tracking server."""
     from lakebox.server import serve
 

@@ -58,6 +58,8 @@ def run_demo(ws: Workspace, console: Console | None = None) -> DemoContext:
         module.run(ctx)
         ctx.say(f"[dim]({time.perf_counter() - step_started:.1f} s)[/]")
     console.rule(f"done in {time.perf_counter() - started:.0f} s")
-    console.print("Next: [bold]lakebox up[/] and open http://127.0.0.1:8080 for the MLflow UI; "
-                  "[bold]lakebox tables list[/] for the tables.")
+    console.print(
+        "Next: [bold]lakebox up[/] and open http://127.0.0.1:8080 for the MLflow UI; "
+        "[bold]lakebox tables list[/] for the tables."
+    )
     return ctx

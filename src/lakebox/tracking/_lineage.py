@@ -21,8 +21,13 @@ from mlflow.data.dataset_source import DatasetSource
 from lakebox.catalog import TableName
 from lakebox.errors import InvalidInput, NotFound
 
-__all__ = ["LakeboxTableDataset", "LakeboxTableSource", "log_table_read", "table_reads",
-           "training_data"]
+__all__ = [
+    "LakeboxTableDataset",
+    "LakeboxTableSource",
+    "log_table_read",
+    "table_reads",
+    "training_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +53,9 @@ class LakeboxTableSource(DatasetSource):
         >>> source.load()                                                    # doctest: +SKIP
     """
 
-    def __init__(self, table: str, version: int, location: str,
-                 table_id: str | None = None) -> None:
+    def __init__(
+        self, table: str, version: int, location: str, table_id: str | None = None
+    ) -> None:
         self.table = table
         self.version = int(version)
         self.location = location
@@ -59,8 +65,7 @@ class LakeboxTableSource(DatasetSource):
     def _get_source_type() -> str:
         return SOURCE_TYPE
 
-    def load(self, *, storage_options: Mapping[str, str] | None = None,
-             **_: Any) -> Any:
+    def load(self, *, storage_options: Mapping[str, str] | None = None, **_: Any) -> Any:
         """The table's rows at the recorded version, as a pandas DataFrame.
 
         Raises:
@@ -74,22 +79,30 @@ class LakeboxTableSource(DatasetSource):
         try:
             dt = DeltaTable(self.location, storage_options=dict(storage_options or {}) or None)
         except TableNotFoundError:
-            raise NotFound(f"{what} cannot be reloaded: the table no longer exists at "
-                           f"{self.location} (it was dropped). Lineage records which data was "
-                           "read; it does not keep a copy.") from None
+            raise NotFound(
+                f"{what} cannot be reloaded: the table no longer exists at "
+                f"{self.location} (it was dropped). Lineage records which data was "
+                "read; it does not keep a copy."
+            ) from None
         if self.table_id is not None and dt.metadata().id != self.table_id:
-            raise NotFound(f"{what} cannot be reloaded: the table was dropped and re-created "
-                           f"since the run read it (Delta id {self.table_id} is now "
-                           f"{dt.metadata().id}).")
+            raise NotFound(
+                f"{what} cannot be reloaded: the table was dropped and re-created "
+                f"since the run read it (Delta id {self.table_id} is now "
+                f"{dt.metadata().id})."
+            )
         if self.version > dt.version():
-            raise NotFound(f"{what} cannot be reloaded: the table at {self.location} only has "
-                           f"versions up to {dt.version()} (it was re-created).")
+            raise NotFound(
+                f"{what} cannot be reloaded: the table at {self.location} only has "
+                f"versions up to {dt.version()} (it was re-created)."
+            )
         try:
             dt.load_as_version(self.version)
             return dt.to_pandas()
         except (DeltaError, OSError) as exc:
-            raise NotFound(f"{what} cannot be reloaded any more ({' '.join(str(exc).split())}"
-                           "); its files were probably removed by vacuum.") from None
+            raise NotFound(
+                f"{what} cannot be reloaded any more ({' '.join(str(exc).split())}"
+                "); its files were probably removed by vacuum."
+            ) from None
 
     @staticmethod
     def _can_resolve(raw_source: Any) -> bool:
@@ -100,16 +113,23 @@ class LakeboxTableSource(DatasetSource):
         raise NotImplementedError("lakebox table sources are built from tables, not strings")
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"table": self.table, "version": self.version,
-                                "location": self.location}
+        data: dict[str, Any] = {
+            "table": self.table,
+            "version": self.version,
+            "location": self.location,
+        }
         if self.table_id is not None:
             data["table_id"] = self.table_id
         return data
 
     @classmethod
     def from_dict(cls, source_dict: dict[str, Any]) -> LakeboxTableSource:
-        return cls(source_dict["table"], source_dict["version"], source_dict["location"],
-                   source_dict.get("table_id"))
+        return cls(
+            source_dict["table"],
+            source_dict["version"],
+            source_dict["location"],
+            source_dict.get("table_id"),
+        )
 
     def __repr__(self) -> str:
         return f"LakeboxTableSource({self.table!r}, version={self.version})"
@@ -119,8 +139,13 @@ class LakeboxTableDataset(Dataset):
     """One version of a lakebox table as an MLflow dataset: source, schema and profile
     (rows, files, bytes) taken from the Delta log without reading data."""
 
-    def __init__(self, source: LakeboxTableSource, *, schema: Any = None,
-                 profile: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        source: LakeboxTableSource,
+        *,
+        schema: Any = None,
+        profile: dict[str, Any] | None = None,
+    ) -> None:
         self._schema = schema
         self._profile = profile
         super().__init__(source=source, name=f"{source.table}@v{source.version}")
@@ -147,11 +172,25 @@ class LakeboxTableDataset(Dataset):
         return data
 
 
-_ARROW_TO_MLFLOW = {"bool": "boolean", "int8": "integer", "int16": "integer",
-                    "int32": "integer", "int64": "long", "uint8": "integer", "uint16": "integer",
-                    "uint32": "long", "float": "float", "halffloat": "float", "double": "double",
-                    "string": "string", "large_string": "string", "string_view": "string",
-                    "binary": "binary", "large_binary": "binary", "date32[day]": "datetime"}
+_ARROW_TO_MLFLOW = {
+    "bool": "boolean",
+    "int8": "integer",
+    "int16": "integer",
+    "int32": "integer",
+    "int64": "long",
+    "uint8": "integer",
+    "uint16": "integer",
+    "uint32": "long",
+    "float": "float",
+    "halffloat": "float",
+    "double": "double",
+    "string": "string",
+    "large_string": "string",
+    "string_view": "string",
+    "binary": "binary",
+    "large_binary": "binary",
+    "date32[day]": "datetime",
+}
 
 
 def _mlflow_schema(arrow_schema: Any) -> Any:
@@ -167,14 +206,14 @@ def _mlflow_schema(arrow_schema: Any) -> Any:
     return Schema(specs) if specs else None
 
 
-def _describe(location: str, version: int,
-              storage_options: Mapping[str, str] | None) -> tuple[str | None, Any, Any]:
+def _describe(
+    location: str, version: int, storage_options: Mapping[str, str] | None
+) -> tuple[str | None, Any, Any]:
     """Table id, MLflow schema and profile of one version, from the Delta log only."""
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    dt = DeltaTable(location, version=version,
-                    storage_options=dict(storage_options or {}) or None)
+    dt = DeltaTable(location, version=version, storage_options=dict(storage_options or {}) or None)
     actions = pa.table(dt.get_add_actions(flatten=True))
     profile = {"num_files": actions.num_rows}
     if actions.num_rows and "num_records" in actions.column_names:
@@ -187,8 +226,13 @@ def _describe(location: str, version: int,
     return str(dt.metadata().id), schema, profile
 
 
-def log_table_read(table: TableName, version: int, location: str, *,
-                   storage_options: Mapping[str, str] | None = None) -> None:
+def log_table_read(
+    table: TableName,
+    version: int,
+    location: str,
+    *,
+    storage_options: Mapping[str, str] | None = None,
+) -> None:
     """Record a table read as a dataset input of the active MLflow run (no-op outside a run).
 
     A read hook of ``ws.tables`` (the Workspace registers it when ``[mlflow] lineage`` is
@@ -207,11 +251,17 @@ def log_table_read(table: TableName, version: int, location: str, *,
         table_id, schema, profile = None, None, None
     source = LakeboxTableSource(table.full_name, version, location, table_id)
     try:
-        mlflow.log_input(LakeboxTableDataset(source, schema=schema, profile=profile),
-                         context=CONTEXT)
+        mlflow.log_input(
+            LakeboxTableDataset(source, schema=schema, profile=profile), context=CONTEXT
+        )
     except Exception as exc:
-        log.warning("lineage: could not log the read of %s@v%s on run %s: %s",
-                    table.full_name, version, mlflow.active_run().info.run_id, exc)  # type: ignore[union-attr]
+        log.warning(
+            "lineage: could not log the read of %s@v%s on run %s: %s",
+            table.full_name,
+            version,
+            mlflow.active_run().info.run_id,
+            exc,
+        )  # type: ignore[union-attr]
 
 
 def table_reads(run_id: str) -> list[LakeboxTableSource]:
@@ -222,15 +272,23 @@ def table_reads(run_id: str) -> list[LakeboxTableSource]:
     try:
         run = mlflow.get_run(run_id)
     except MlflowException:
-        raise NotFound(f"There is no MLflow run {run_id!r} in {mlflow.get_tracking_uri()}."
-                       ) from None
-    return [LakeboxTableSource.from_dict(json.loads(d.dataset.source))
-            for d in (run.inputs.dataset_inputs if run.inputs else [])
-            if d.dataset.source_type == SOURCE_TYPE]
+        raise NotFound(
+            f"There is no MLflow run {run_id!r} in {mlflow.get_tracking_uri()}."
+        ) from None
+    return [
+        LakeboxTableSource.from_dict(json.loads(d.dataset.source))
+        for d in (run.inputs.dataset_inputs if run.inputs else [])
+        if d.dataset.source_type == SOURCE_TYPE
+    ]
 
 
-def training_data(run_id: str, table: str | None = None, *, version: int | None = None,
-                  storage_options: Mapping[str, str] | None = None) -> Any:
+def training_data(
+    run_id: str,
+    table: str | None = None,
+    *,
+    version: int | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> Any:
     """Reload the exact table version a run read, as a pandas DataFrame.
 
     Args:
@@ -257,8 +315,10 @@ def training_data(run_id: str, table: str | None = None, *, version: int | None 
     if not sources:
         what = repr(table) if table else "any lakebox table"
         at = f" at version {version}" if version is not None else ""
-        raise NotFound(f"Run {run_id} recorded no read of {what}{at}. Reads are recorded "
-                       "inside an active MLflow run when [mlflow] lineage is on.")
+        raise NotFound(
+            f"Run {run_id} recorded no read of {what}{at}. Reads are recorded "
+            "inside an active MLflow run when [mlflow] lineage is on."
+        )
     distinct = sorted({(s.table, s.version) for s in sources})
     if len(distinct) > 1:
         names = [f"{t}@v{v}" for t, v in distinct]

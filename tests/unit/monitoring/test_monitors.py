@@ -139,11 +139,13 @@ def test_drift_metrics_consecutive_and_baseline_match_scipy(ws, log):
     ws.monitors.create(LOG, inference_profile(), baseline_table_name=BASE)
     ws.monitors.refresh(LOG)
     drift = ws.monitors.drift_metrics(LOG)
+
     def day(d):
         return log[
             (log.ts >= pd.Timestamp(f"2026-01-0{d}", tz="UTC"))
             & (log.ts < pd.Timestamp(f"2026-01-0{d + 1}", tz="UTC"))
         ]
+
     cons = _rows(
         drift,
         drift_type="CONSECUTIVE",
