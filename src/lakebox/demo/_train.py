@@ -84,7 +84,8 @@ def run(ctx: DemoContext) -> None:
         filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'",
     )
     failed = sum(1 for c in children if c.info.status != "FINISHED")
-    lineage = ", ".join(d.dataset.name for d in parent.inputs.dataset_inputs) or "none"
+    inputs = parent.inputs.dataset_inputs if parent.inputs else []
+    lineage = ", ".join(d.dataset.name for d in inputs) or "none"
     ctx.say(
         f"run {run.info.run_id[:8]} read {lineage} (lineage: "
         "lakebox.tracking.training_data(run_id) reloads exactly that version)"

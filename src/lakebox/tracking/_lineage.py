@@ -255,13 +255,14 @@ def log_table_read(
             LakeboxTableDataset(source, schema=schema, profile=profile), context=CONTEXT
         )
     except Exception as exc:
+        active = mlflow.active_run()
         log.warning(
             "lineage: could not log the read of %s@v%s on run %s: %s",
             table.full_name,
             version,
-            mlflow.active_run().info.run_id,
+            active.info.run_id if active else "?",
             exc,
-        )  # type: ignore[union-attr]
+        )
 
 
 def table_reads(run_id: str) -> list[LakeboxTableSource]:

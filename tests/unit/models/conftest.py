@@ -2,6 +2,7 @@
 seconds, so it is built once per session, in a subprocess so that no MLflow URI leaks into
 this process's environment, and copied)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,8 @@ def _mlflow_db_template(tmp_path_factory):
             str(home),
         ],
         check=True,
+        # The template is this workspace's own MLflow DB, whatever URI an earlier test exported.
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW"))},
     )
     return home / "mlflow.db"
 
