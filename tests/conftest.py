@@ -154,6 +154,24 @@ def lakebox_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         stop_server(server)
 
 
+@pytest.fixture(scope="session")
+def lakebox_session_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Server]]:
+    """Like :func:`lakebox_server`, for servers shared by a whole test session (``home=``
+    is required: a session-scoped workspace, e.g. one the demo populated)."""
+    started: list[Server] = []
+
+    def factory(*, home: Path, **kwargs: object) -> Server:
+        server = start_server(home, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        stop_server(server)
+
+
 def _postgres_bin() -> Path | None:
     import glob
 

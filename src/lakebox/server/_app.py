@@ -27,6 +27,7 @@ ROUTE_MODULES = [
     "lakebox.server._jobs_routes",
     "lakebox.server._serving_routes",
     "lakebox.server._monitor_routes",
+    "lakebox.ui",
 ]
 
 
@@ -79,6 +80,7 @@ def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = 
         if token is not None
         else (os.environ.get("LAKEBOX_TOKEN") or ws.settings.server.token)
     )
+    app.state.token = token or None
     if token:
         app.add_middleware(TokenAuthMiddleware, token=token)
     return app

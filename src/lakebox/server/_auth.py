@@ -5,27 +5,30 @@ from __future__ import annotations
 import hmac
 import json
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["TOKEN_COOKIE", "TokenAuthMiddleware"]
 
 TOKEN_COOKIE = "lakebox_token"
-_OPEN_PATHS = ("/health", "/ready")
+_OPEN_PATHS = ("/health", "/ready", "/ui/login")
+_OPEN_PREFIXES = ("/ui/static/",)
 
 
 class TokenAuthMiddleware:
     """Require ``Authorization: Bearer <token>`` (API clients, MLflow's ``MLFLOW_TRACKING_TOKEN``,
-    databricks-sdk). Browsers open ``/?token=<token>`` once; the token is then kept in a
-    cookie so the MLflow UI and workspace pages work."""
+    databricks-sdk). Browsers sign in on ``/ui/login`` (workspace pages redirect there) or open
+    ``/?token=<token>`` once; the token is then kept in a cookie so the MLflow UI and workspace
+    pages work."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         given, from_query = self._token(scope)
@@ -43,6 +46,17 @@ class TokenAuthMiddleware:
                 await send(message)
 
             await self.app(scope, receive, set_cookie)
+            return
+        if scope["method"] == "GET" and (path == "/ui" or path.startswith("/ui/")):
+            # A browser on a workspace page without the token: show the login form.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [(b"location", b"/ui/login?next=" + quote(path).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
             return
         body = json.dumps(
             {
