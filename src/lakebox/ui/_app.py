@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 __all__ = ["PAGE_MODULES", "build_router"]
 
 # Modules defining ``build_pages(ws) -> APIRouter`` (paths relative to /ui), included in order.
-PAGE_MODULES: list[str] = []
+PAGE_MODULES: list[str] = [
+    "lakebox.ui._catalog_pages",
+    "lakebox.ui._feature_pages",
+]
 
 _STATIC = Path(__file__).parent / "static"
 
