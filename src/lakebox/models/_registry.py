@@ -420,6 +420,17 @@ class ModelRegistry:
             ).all()
         return [_activity(r) for r in rows]
 
+    def pending_requests(self, name: str | None = None) -> builtins.list[Activity]:
+        """Pending transition requests of every version of ``name`` (of every model when
+        ``None``), oldest first, in one query (the workspace pages list them)."""
+        a = s.activities
+        query = select(a).where(a.c.request_status == "PENDING").order_by(a.c.id)
+        if name is not None:
+            query = query.where(a.c.model_name == name)
+        with self.ws.metadata.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_activity(r) for r in rows]
+
     def _pending(
         self, name: str, version: str, stage: str, *, creator: str | None = None
     ) -> Activity:
@@ -548,7 +559,7 @@ class ModelRegistry:
 
     def update_comment(self, comment_id: int | str, comment: str) -> Activity:
         """Change a comment's text."""
-        found = self._get_activity(int(comment_id), kind="NEW_COMMENT")
+        found = self._get_activity(_activity_id(comment_id), kind="NEW_COMMENT")
         a = s.activities
         with self.ws.metadata.begin() as conn:
             conn.execute(
@@ -560,7 +571,7 @@ class ModelRegistry:
 
     def delete_comment(self, comment_id: int | str) -> None:
         """Delete a comment."""
-        found = self._get_activity(int(comment_id), kind="NEW_COMMENT")
+        found = self._get_activity(_activity_id(comment_id), kind="NEW_COMMENT")
         with self.ws.metadata.begin() as conn:
             conn.execute(s.activities.delete().where(s.activities.c.id == found.id))
 
@@ -580,7 +591,7 @@ class ModelRegistry:
     @staticmethod
     def _check_version(version: int | str) -> str:
         text = str(version).strip()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise InvalidInput(
                 f"Invalid model version {version!r}: versions are positive "
                 "integers such as 1 or '2'."
@@ -617,6 +628,13 @@ class ModelRegistry:
             noun = "Comment" if kind == "NEW_COMMENT" else "Activity"
             raise NotFound(f"{noun} {activity_id} does not exist.")
         return _activity(row)
+
+
+def _activity_id(value: int | str) -> int:
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise InvalidInput(f"Invalid comment id {value!r}: ids are integers such as '12'.")
+    return int(text)
 
 
 def _user() -> str:
