@@ -61,6 +61,43 @@ class Metrics:
         with self._lock:
             self.counters[name] += amount
 
+    def summary(self, endpoint: str) -> dict[str, dict[str, float]]:
+        """What this process counted for ``endpoint``, per served model: ``requests``,
+        ``errors``, ``mean_ms`` and ``p50_ms``/``p99_ms`` (the upper bound of the histogram
+        bucket holding that quantile; the last finite bound when it lies beyond).
+
+        Example:
+            >>> m = Metrics()
+            >>> m.observe("churn", "churn-1", 200, 0.0008)
+            >>> m.summary("churn")["churn-1"]["p50_ms"]
+            1.0
+        """
+        out: dict[str, dict[str, float]] = {}
+        with self._lock:
+            for (ep, sm), counts in self.buckets.items():
+                if ep != endpoint:
+                    continue
+                total = sum(counts)
+                if not total:
+                    continue
+
+                def quantile(q: float, counts: list[int] = counts, total: int = total) -> float:
+                    running = 0
+                    for bound, n in zip(BUCKETS, counts, strict=False):
+                        running += n
+                        if running >= q * total:
+                            return bound * 1000.0
+                    return BUCKETS[-1] * 1000.0
+
+                out[sm] = {
+                    "requests": float(total),
+                    "errors": float(self.errors.get((ep, sm), 0)),
+                    "mean_ms": self.sums[(ep, sm)] / total * 1000.0,
+                    "p50_ms": quantile(0.5),
+                    "p99_ms": quantile(0.99),
+                }
+        return out
+
     def render(self, *, loaded: dict[tuple[str, str], str] | None = None) -> str:
         """The exposition text; ``loaded`` maps (endpoint, served model) to model version."""
         lines = [

@@ -25,6 +25,8 @@ __all__ = ["PAGE_MODULES", "build_router"]
 PAGE_MODULES: list[str] = [
     "lakebox.ui._catalog_pages",
     "lakebox.ui._feature_pages",
+    "lakebox.ui._serving_pages",
+    "lakebox.ui._monitor_pages",
 ]
 
 _STATIC = Path(__file__).parent / "static"
