@@ -88,6 +88,11 @@ class EngineSettings(_Section):
     name: Literal["local", "spark"] = Field("local", description="local (DuckDB/Arrow) or spark.")
     threads: int = Field(0, ge=0, description="Threads for the local engine; 0 means all cores.")
     spark_master: str = Field("local[2]", description="Spark master URL or sc:// Spark Connect.")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings for the session the spark engine starts, e.g. "
+        '{ "spark.executor.memory" = "4g" }.',
+    )
 
 
 class ServerSettings(_Section):

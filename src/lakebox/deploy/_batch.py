@@ -37,7 +37,7 @@ from lakebox.errors import Conflict, InvalidInput, SchemaMismatch
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
 
-__all__ = ["ScoreResult", "score_table"]
+__all__ = ["SCORING_BACKENDS", "ScoreJob", "ScoreResult", "score_table", "score_locally"]
 
 Progress = Callable[[int, int], None]
 # One unit of work: (file path relative to the table, row-group ids or None for all,
@@ -59,6 +59,60 @@ class ScoreResult:
     model_version: str | None
     scored_at: datetime
     seconds: float
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """One :func:`score_table` call, resolved and checked: what a scoring backend runs.
+
+    Attributes:
+        ws: the workspace.
+        input_table: the input's full name.
+        input: the input snapshot (a ``DeltaTable`` at the version being scored).
+        output_table: the output's full name.
+        predictor: the model, pinned feature versions and ``scored_at`` stamp.
+        mode: ``"append"`` or ``"overwrite"``.
+        partition_by: partition columns of a new (or overwritten) output.
+        metadata: the commit's custom metadata (input and model versions).
+        batch_rows: rows per batch handed to the model.
+        workers: worker processes (local engine).
+        progress: ``progress(rows_done, rows_total)``.
+    """
+
+    ws: Workspace
+    input_table: str
+    input: DeltaTable
+    output_table: str
+    predictor: Predictor
+    mode: str
+    partition_by: list[str] | None
+    metadata: dict[str, str]
+    batch_rows: int
+    workers: int
+    progress: Progress | None
+
+
+# Engine name -> the backend that scores a ScoreJob into one Delta commit, returning
+# (output version or None when nothing was written, rows written).
+SCORING_BACKENDS = {
+    "local": "lakebox.deploy._batch:score_locally",
+    "spark": "lakebox.deploy._spark:score_on_spark",
+}
+
+
+def scoring_backend(engine: str) -> Callable[[ScoreJob], tuple[int | None, int]]:
+    """The scoring backend of engine ``engine`` (``[engine] name``)."""
+    import importlib
+
+    if engine not in SCORING_BACKENDS:
+        raise InvalidInput(
+            f"No batch scoring for engine {engine!r}; engines with one: {sorted(SCORING_BACKENDS)}."
+        )
+    module, _, name = SCORING_BACKENDS[engine].partition(":")
+    backend: Callable[[ScoreJob], tuple[int | None, int]] = getattr(
+        importlib.import_module(module), name
+    )
+    return backend
 
 
 # ----------------------------------------------------------------------------- workers
@@ -418,8 +472,6 @@ def score_table(
     dt = ws.tables.delta_table(in_name, version=input_version)
     version = dt.version()
     ws.tables.dataset(in_name, version=version)  # lineage hooks see the read
-    in_schema = pa.schema(dt.schema().to_arrow())
-    in_partitions = list(dt.metadata().partition_columns)
     if keep_columns is not None:
         keep_columns = list(keep_columns)
     tmp = tempfile.mkdtemp(prefix="lakebox-score-")
@@ -444,27 +496,6 @@ def score_table(
                     t: ws.tables.delta_table(t).version() for t in spec.feature_tables
                 },
             )
-        tasks, sizes = _plan(dt, ws.tables.location(in_name), batch_rows)
-        total = sum(sizes)
-        workers = min(workers, max(1, len(tasks)))
-        if total < 2 * batch_rows:
-            workers = 1  # starting processes costs more than it saves
-        out = _output_plan(
-            ws,
-            out_name,
-            local_path(ws.tables.location(out_name)),
-            mode=mode,
-            partition_by=partition_by,
-        )
-        init_args = (
-            base,
-            ws.tables.location(in_name),
-            in_schema.serialize().to_pybytes(),
-            in_partitions,
-            out,
-            True,
-        )
-        results = _run_tasks(tasks, workers=workers, batch_rows=batch_rows, init_args=init_args)
         metadata = {
             "lakebox.operation": "score_table",
             "lakebox.input_table": in_name,
@@ -473,18 +504,20 @@ def score_table(
             "lakebox.model_name": ref.name or "",
             "lakebox.model_version": ref.version or "",
         }
-        write = _commit_files if out is not None else _write
-        out_version, rows = write(
-            ws,
-            out_name,
-            results,
-            sizes,
-            total,
+        job = ScoreJob(
+            ws=ws,
+            input_table=in_name,
+            input=dt,
+            output_table=out_name,
+            predictor=base,
             mode=mode,
-            partition_by=partition_by,
+            partition_by=list(partition_by) if partition_by else None,
             metadata=metadata,
+            batch_rows=batch_rows,
+            workers=workers,
             progress=progress,
         )
+        out_version, rows = scoring_backend(ws.settings.engine.name)(job)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if out_version is not None and (zorder_by or optimize):
@@ -501,6 +534,46 @@ def score_table(
         ref.version,
         scored_at,
         time.perf_counter() - started,
+    )
+
+
+def score_locally(job: ScoreJob) -> tuple[int | None, int]:
+    """The ``local`` engine's scoring: worker processes over the input's files (see the
+    module docstring); returns the output version (None when nothing was written) and rows."""
+    ws, dt = job.ws, job.input
+    in_location = ws.tables.location(job.input_table)
+    tasks, sizes = _plan(dt, in_location, job.batch_rows)
+    total = sum(sizes)
+    workers = min(job.workers, max(1, len(tasks)))
+    if total < 2 * job.batch_rows:
+        workers = 1  # starting processes costs more than it saves
+    out = _output_plan(
+        ws,
+        job.output_table,
+        local_path(ws.tables.location(job.output_table)),
+        mode=job.mode,
+        partition_by=job.partition_by,
+    )
+    init_args = (
+        job.predictor,
+        in_location,
+        pa.schema(dt.schema().to_arrow()).serialize().to_pybytes(),
+        list(dt.metadata().partition_columns),
+        out,
+        True,
+    )
+    results = _run_tasks(tasks, workers=workers, batch_rows=job.batch_rows, init_args=init_args)
+    write = _commit_files if out is not None else _write
+    return write(
+        ws,
+        job.output_table,
+        results,
+        sizes,
+        total,
+        mode=job.mode,
+        partition_by=job.partition_by,
+        metadata=job.metadata,
+        progress=job.progress,
     )
 
 

@@ -140,6 +140,8 @@ class Predictor:
         scored_at: the time stamped on every row (default: when each batch is scored).
         feature_columns: the columns fed to the model (default: the inputs of its signature,
             else every column).
+        features_joined: the input already holds the looked-up features (an engine joined
+            them, e.g. in Spark); only feature functions are applied.
 
     Example:
         >>> score = predictor("models:/churn/1", ws=ws)                 # doctest: +SKIP
@@ -154,6 +156,7 @@ class Predictor:
     feature_versions: dict[str, int] | None = None
     scored_at: datetime | None = None
     feature_columns: list[str] | None = None
+    features_joined: bool = False
     _loaded: Any = field(default=None, init=False, repr=False, compare=False)
     _spec: Any = field(default=None, init=False, repr=False, compare=False)
     _ws: Any = field(default=None, init=False, repr=False, compare=False)
@@ -197,6 +200,8 @@ class Predictor:
     def _features(self, table: pa.Table) -> pa.Table:
         if self._spec is None:
             return table
+        if self.features_joined:
+            return self._spec.apply_functions(table, override=True)
         if self._ws is None:
             if self.home is None:
                 raise InvalidInput(

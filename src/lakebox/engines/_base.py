@@ -81,9 +81,51 @@ class FeatureJoin:
 
 
 class Engine(ABC):
-    """What every engine implements. Results are the same whichever engine runs them."""
+    """What every engine implements. Results are the same whichever engine runs them.
+
+    Besides the Arrow-in, Arrow-out operations, each engine has a *frame* type it computes on
+    (``local``: a ``pyarrow.Table``; ``spark``: a Spark DataFrame that stays on the cluster).
+    Code written against :meth:`frame`, :meth:`join_frame`, :meth:`map_batches` and
+    :meth:`user_frame` (training sets, ``score_batch``) runs unchanged on every engine.
+    """
 
     name: str = ""
+
+    # ----------------------------------------------------------------- frames
+    @abstractmethod
+    def is_frame(self, data: Any) -> bool:
+        """Whether ``data`` is already this engine's native frame type (e.g. a Spark
+        DataFrame for ``spark``)."""
+
+    @abstractmethod
+    def frame(self, data: Any) -> Any:
+        """``data`` (pandas, polars, Arrow, or the engine's own frame) as the engine's frame."""
+
+    @abstractmethod
+    def schema(self, frame: Any) -> pa.Schema:
+        """The Arrow schema of a frame (without collecting its rows)."""
+
+    def columns(self, frame: Any) -> list[str]:
+        """The column names of a frame."""
+        return list(self.schema(frame).names)
+
+    @abstractmethod
+    def select(self, frame: Any, columns: Sequence[str]) -> Any:
+        """A frame with only ``columns``, in that order."""
+
+    @abstractmethod
+    def join_frame(self, frame: Any, joins: Sequence[FeatureJoin]) -> Any:
+        """:meth:`join_features` on a frame: the same rows and values, as a frame (a Spark
+        frame's row order is Spark's)."""
+
+    @abstractmethod
+    def map_batches(self, frame: Any, fn: Any, *, sample_rows: int = 64) -> Any:
+        """Apply ``fn`` (``pyarrow.Table`` in, ``pyarrow.Table`` out, picklable) to every
+        batch of ``frame``; every batch must come back with the same columns and types."""
+
+    @abstractmethod
+    def user_frame(self, frame: Any) -> Any:
+        """What users get back: ``local`` returns pandas, ``spark`` the Spark DataFrame."""
 
     @abstractmethod
     def join_features(self, entities: pa.Table, joins: Sequence[FeatureJoin]) -> pa.Table:

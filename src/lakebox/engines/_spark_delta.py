@@ -125,6 +125,7 @@ def write_dataframe(
     *,
     mode: str = "append",
     partition_by: Sequence[str] | None = None,
+    commit_properties: Any = None,
 ) -> int:
     """Write a Spark DataFrame as a Delta commit; returns the new table version.
 
@@ -132,11 +133,14 @@ def write_dataframe(
         spark: the SparkSession.
         frame: the rows to write.
         location: the Delta table's root (created when absent).
-        mode: ``"append"`` or ``"overwrite"``.
-        partition_by: partition columns for a new table (an existing table keeps its own).
+        mode: ``"append"`` or ``"overwrite"`` (which replaces the rows and the schema).
+        partition_by: partition columns for a new or overwritten table (an appended table
+            keeps its own).
+        commit_properties: ``deltalake.CommitProperties`` of the commit (custom metadata,
+            application transactions); honoured on the delta-rs path only.
 
     Raises:
-        SchemaMismatch: the frame's columns or types differ from the table's.
+        SchemaMismatch: the frame's columns or types differ from the table's (append).
     """
     if mode not in ("append", "overwrite"):
         raise InvalidInput(f"mode must be 'append' or 'overwrite', got {mode!r}.")
@@ -158,11 +162,15 @@ def write_dataframe(
         dt: DeltaTable | None = DeltaTable(location)
     except TableNotFoundError:
         dt = None
-    if dt is not None:
+    if dt is not None and mode == "append":
         target = pa.schema(dt.schema().to_arrow())
         parts = list(dt.metadata().partition_columns)
         _check_schema(location, frame_schema, target)
         frame = frame.select(*target.names)
+    elif dt is not None:  # overwrite: the frame's schema replaces the table's
+        target = frame_schema
+        parts = list(partition_by) if partition_by else list(dt.metadata().partition_columns)
+        parts = [p for p in parts if p in target.names]
     else:
         target = frame_schema
         parts = list(partition_by or [])
@@ -189,10 +197,21 @@ def write_dataframe(
         from deltalake.transaction import create_table_with_add_actions
 
         create_table_with_add_actions(
-            location, delta_schema, actions, mode="error", partition_by=parts or None
+            location,
+            delta_schema,
+            actions,
+            mode="error",
+            partition_by=parts or None,
+            commit_properties=commit_properties,
         )
         return 0
-    dt.create_write_transaction(actions, mode, delta_schema, partition_by=parts or None)
+    dt.create_write_transaction(
+        actions,
+        mode,
+        delta_schema,
+        partition_by=parts or None,
+        commit_properties=commit_properties,
+    )
     return int(DeltaTable(location).version())
 
 

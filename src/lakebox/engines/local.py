@@ -46,6 +46,32 @@ class LocalEngine(Engine):
             con.execute(f"SET threads = {int(self.threads)}")
         return con
 
+    # ----------------------------------------------------------------- frames
+    def is_frame(self, data: Any) -> bool:
+        return isinstance(data, pa.Table)
+
+    def frame(self, data: Any) -> pa.Table:
+        from lakebox.catalog._convert import to_arrow
+
+        return to_arrow(data)
+
+    def schema(self, frame: Any) -> pa.Schema:
+        schema: pa.Schema = self.frame(frame).schema
+        return schema
+
+    def select(self, frame: Any, columns: Sequence[str]) -> pa.Table:
+        return self.frame(frame).select(list(columns))
+
+    def join_frame(self, frame: Any, joins: Sequence[FeatureJoin]) -> pa.Table:
+        return self.join_features(self.frame(frame), joins)
+
+    def map_batches(self, frame: Any, fn: Any, *, sample_rows: int = 64) -> pa.Table:
+        result: pa.Table = fn(self.frame(frame))
+        return result
+
+    def user_frame(self, frame: Any) -> Any:
+        return self.frame(frame).to_pandas()
+
     # ----------------------------------------------------------------- joins
     def join_features(self, entities: pa.Table, joins: Sequence[FeatureJoin]) -> pa.Table:
         if _ROW in entities.column_names:

@@ -31,7 +31,7 @@ from lakebox.engines._spark_delta import read_snapshot, write_dataframe
 from lakebox.engines._spark_session import import_pyspark, spark_session
 from lakebox.errors import InvalidInput
 
-__all__ = ["SparkEngine"]
+__all__ = ["SparkEngine", "is_spark_frame"]
 
 _ROW = "__lakebox_row"
 _TS = "__lakebox_ts"
@@ -90,20 +90,81 @@ class SparkEngine(Engine):
         *,
         mode: str = "append",
         partition_by: Sequence[str] | None = None,
+        commit_properties: Any = None,
     ) -> int:
         """Commit a Spark DataFrame to the Delta table at ``location``; returns its new version.
+
+        ``commit_properties`` (``deltalake.CommitProperties``) carries the commit's custom
+        metadata and application transactions (exactly-once stream sinks).
 
         Example:
             >>> engine.write(frame, ws.tables.location("main.out.scores"))  # doctest: +SKIP
             3
         """
-        return write_dataframe(self.spark, frame, location, mode=mode, partition_by=partition_by)
+        return write_dataframe(
+            self.spark,
+            frame,
+            location,
+            mode=mode,
+            partition_by=partition_by,
+            commit_properties=commit_properties,
+        )
 
     def to_spark(self, data: pa.Table) -> Any:
         """An Arrow table as a Spark DataFrame."""
         from lakebox.engines._spark_delta import _plain_schema
 
         return self.spark.createDataFrame(data.cast(_plain_schema(data.schema)))
+
+    # ----------------------------------------------------------------- frames
+    def is_frame(self, data: Any) -> bool:
+        return is_spark_frame(data)
+
+    def frame(self, data: Any) -> Any:
+        """A Spark DataFrame as it is; anything else (pandas, polars, Arrow) uploaded."""
+        if is_spark_frame(data):
+            return data
+        from lakebox.catalog._convert import to_arrow
+
+        return self.to_spark(to_arrow(data))
+
+    def user_frame(self, frame: Any) -> Any:
+        return self.frame(frame)
+
+    def schema(self, frame: Any) -> pa.Schema:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        schema: pa.Schema = to_arrow_schema(self.frame(frame).schema, timezone="UTC")
+        return schema
+
+    def columns(self, frame: Any) -> list[str]:
+        return list(self.frame(frame).columns)
+
+    def select(self, frame: Any, columns: Sequence[str]) -> Any:
+        return self.frame(frame).select(*columns)
+
+    def map_batches(self, frame: Any, fn: Any, *, sample_rows: int = 64) -> Any:
+        """Apply ``fn`` to every Arrow batch of ``frame`` on the executors (``mapInArrow``).
+
+        ``fn`` takes and returns a ``pyarrow.Table`` and must be picklable. The output schema
+        is taken from ``fn`` applied to the first ``sample_rows`` rows on the driver.
+
+        Example:
+            >>> doubled = engine.map_batches(frame, lambda t: t.set_column(
+            ...     0, "x", pc.multiply(t["x"], 2)))  # doctest: +SKIP
+        """
+        from lakebox.engines._spark_delta import _plain_schema, spark_schema
+
+        sample = fn(frame.limit(sample_rows).toArrow())
+        schema = _plain_schema(sample.schema)
+
+        def apply(batches: Any) -> Any:
+            for batch in batches:
+                if batch.num_rows:
+                    out = fn(pa.Table.from_batches([batch]))
+                    yield from out.select(schema.names).cast(schema).to_batches()
+
+        return frame.mapInArrow(apply, spark_schema(schema))
 
     # ----------------------------------------------------------------- scoring
     def score(self, frame: Any, predict: Any, *, sample_rows: int = 64) -> Any:
@@ -121,8 +182,6 @@ class SparkEngine(Engine):
         import dataclasses
         from datetime import datetime, timezone
 
-        from lakebox.engines._spark_delta import _plain_schema, spark_schema
-
         if (
             dataclasses.is_dataclass(predict)
             and not isinstance(predict, type)
@@ -130,16 +189,7 @@ class SparkEngine(Engine):
         ):
             # one time stamp for the whole job, as the local path stamps one per call
             predict = dataclasses.replace(predict, scored_at=datetime.now(timezone.utc))
-        sample = predict(frame.limit(sample_rows).toArrow())
-        schema = _plain_schema(sample.schema)
-
-        def score_batches(batches: Any) -> Any:
-            for batch in batches:
-                if batch.num_rows:
-                    out = predict(pa.Table.from_batches([batch]))
-                    yield from out.select(schema.names).cast(schema).to_batches()
-
-        return frame.mapInArrow(score_batches, spark_schema(schema))
+        return self.map_batches(frame, predict, sample_rows=sample_rows)
 
     # ----------------------------------------------------------------- joins
     def join_features(self, entities: pa.Table, joins: Sequence[FeatureJoin]) -> pa.Table:
@@ -182,9 +232,9 @@ class SparkEngine(Engine):
         return out
 
     def join_frame(self, frame: Any, joins: Sequence[FeatureJoin]) -> Any:
-        """:meth:`join_features` for a Spark DataFrame: the same rows and values, but the
-        entity rows never leave the cluster and the result is a Spark DataFrame (row order is
-        Spark's; every input row is kept, once).
+        """:meth:`join_features` for a Spark DataFrame (other inputs are uploaded first): the
+        same rows and values, but the entity rows never leave the cluster and the result is a
+        Spark DataFrame (row order is Spark's; every input row is kept, once).
 
         Example:
             >>> training = engine.join_frame(spark.read.parquet("labels/"), joins)  # doctest: +SKIP
@@ -192,6 +242,7 @@ class SparkEngine(Engine):
         """
         from pyspark.sql import functions as F
 
+        frame = self.frame(frame)
         if _ROW in frame.columns:
             raise InvalidInput(f"Column name {_ROW!r} is reserved; rename it.")
         if not joins:
@@ -380,6 +431,12 @@ class SparkEngine(Engine):
             {k: _cast(examples.column(k), data.schema.field(k).type)[i].as_py() for k in keys}
             for i in range(examples.num_rows)
         ]
+
+
+def is_spark_frame(data: Any) -> bool:
+    """Whether ``data`` is a Spark DataFrame (classic or Spark Connect)."""
+    kind = type(data)
+    return kind.__name__ == "DataFrame" and kind.__module__.startswith("pyspark.sql")
 
 
 def _arrow_type(kind: pa.DataType) -> pa.DataType:

@@ -99,7 +99,10 @@ class FeatureEngineeringClient:
     def engine(self) -> Engine:
         """The engine that runs joins (``[engine] name``)."""
         engine = self._ws.settings.engine
-        return get_engine(engine.name, threads=engine.threads, spark_master=engine.spark_master)
+        options: dict[str, Any] = {}
+        if engine.name == "spark":
+            options = {"spark_master": engine.spark_master, "spark_conf": dict(engine.spark_conf)}
+        return get_engine(engine.name, threads=engine.threads, **options)
 
     # ----------------------------------------------------------------- tables
     def create_table(
@@ -406,8 +409,10 @@ class FeatureEngineeringClient:
         Returns:
             A :class:`TrainingSet`; call ``load_df()`` for the data.
         """
-        data = to_arrow(df)
-        spec = build_spec(self, data.schema, feature_lookups, label, exclude_columns)
+        engine = self.engine
+        # a DataFrame the engine computes on natively (a Spark DataFrame) stays where it is
+        data = df if engine.is_frame(df) else to_arrow(df)
+        spec = build_spec(self, engine.schema(data), feature_lookups, label, exclude_columns)
         return TrainingSet(self, data, spec)
 
     def log_model(
@@ -466,12 +471,16 @@ class FeatureEngineeringClient:
 
     def score_batch(
         self, *, model_uri: str, df: Any, result_type: str | None = "double"
-    ) -> pd.DataFrame:
+    ) -> pd.DataFrame | Any:
         """Score rows with a model logged by :meth:`log_model`, joining its features.
 
         ``df`` needs only the lookup keys (and timestamp lookup keys for point-in-time values;
         without them the newest values are used). Columns already in ``df`` override
         looked-up values.
+
+        On the ``spark`` engine ``df`` may be a Spark DataFrame and the result is a Spark
+        DataFrame (as in Databricks): features are joined in Spark and the model predicts in
+        ``mapInArrow`` tasks on the executors, so the rows never pass through the driver.
 
         Args:
             model_uri: ``models:/name/3``, ``models:/name@alias``, ``models:/name/Production``
@@ -481,7 +490,8 @@ class FeatureEngineeringClient:
                 ``"int"``, ``"string"``, ``"boolean"``), or None to keep the model's.
 
         Returns:
-            ``df`` with the feature columns and a ``prediction`` column.
+            ``df`` with the feature columns and a ``prediction`` column: a pandas DataFrame on
+            the ``local`` engine, a Spark DataFrame on ``spark``.
         """
         from lakebox.features._model import score
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from mlflow.pyfunc import PythonModel
 
 from lakebox.catalog import TableName
@@ -150,46 +151,107 @@ def log_feature_model(
             mlflow.end_run()
 
 
-def _load(model_uri: str) -> FeatureAwareModel:
+def _load(model_uri: str, *, shown: str | None = None) -> FeatureAwareModel:
     from mlflow.exceptions import MlflowException
 
+    shown = shown or model_uri
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # stage URIs still work in 3.x
             loaded = mlflow.pyfunc.load_model(model_uri)
     except MlflowException as exc:
-        raise NotFound(f"Cannot load model {model_uri!r}: {exc.message}") from None
+        raise NotFound(f"Cannot load model {shown!r}: {exc.message}") from None
     try:
         wrapper = loaded.unwrap_python_model()
     except MlflowException:
         wrapper = None
     if not isinstance(wrapper, FeatureAwareModel):
         raise InvalidInput(
-            f"Model {model_uri!r} was not logged with ws.features.log_model("
+            f"Model {shown!r} was not logged with ws.features.log_model("
             "training_set=...), so it carries no features to look up; call its "
             "predict() with the features instead."
         )
     return wrapper
 
 
-def score(ws: Workspace, model_uri: str, df: Any, *, result_type: str | None) -> pd.DataFrame:
-    """Join the model's features onto ``df`` and predict."""
+def _local_copy(ws: Workspace, model_uri: str) -> str:
+    """A local folder holding the model, which worker processes (Spark's Python workers
+    included) load: the folder itself for a path, else one download per model kept under
+    ``<home>/cache/models/<model uuid>``."""
+    import contextlib
+    import os
+    import shutil
+
+    import yaml
+    from mlflow.exceptions import MlflowException
+
+    if Path(model_uri).is_dir():
+        return str(Path(model_uri).resolve())
+    cache = Path(ws.home) / "cache" / "models"
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".download-", dir=cache)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        meta = yaml.safe_load((Path(path) / "MLmodel").read_text()) or {}
+    except (MlflowException, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        message = getattr(exc, "message", str(exc))
+        raise NotFound(f"Cannot load model {model_uri!r}: {message}") from None
+    key = str(meta.get("model_uuid") or meta.get("run_id") or Path(tmp).name.lstrip("."))
+    final = cache / key
+    if final.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):  # another process put it there first
+            os.replace(path, final)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(final)
+
+
+@dataclasses.dataclass
+class _Predict:
+    """Predicts Arrow batches that hold the features; picklable (it carries the model's
+    folder and loads it once per process), so an engine can run it on its workers."""
+
+    model_uri: str
+    path: str
+    result_type: str | None
+    _wrapper: FeatureAwareModel | None = dataclasses.field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_wrapper": None}
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        if self._wrapper is None:
+            self._wrapper = _load(self.path, shown=self.model_uri)
+        features = table.to_pandas()
+        predictions = self._wrapper.predict(None, features)
+        values = np.asarray(predictions)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1 or len(values) != len(features):
+            raise InvalidInput(
+                f"Model {self.model_uri!r} returned predictions of shape {values.shape} "
+                f"for {len(features)} rows; score_batch needs one value per row."
+            )
+        if self.result_type is not None:
+            values = values.astype(_RESULT_TYPES[self.result_type])
+        if "prediction" in table.column_names:
+            table = table.drop_columns(["prediction"])
+        return table.append_column("prediction", pa.array(values))
+
+
+def score(ws: Workspace, model_uri: str, df: Any, *, result_type: str | None) -> Any:
+    """Join the model's features onto ``df`` and predict, on the workspace's engine."""
     if result_type is not None and result_type not in _RESULT_TYPES:
         raise InvalidInput(
             f"result_type must be one of {sorted(_RESULT_TYPES)} or None, got {result_type!r}."
         )
-    wrapper = _load(model_uri)
-    features = wrapper.spec.compute_offline(ws, df, override=True).to_pandas()
-    predictions = wrapper.predict(None, features)
-    values = np.asarray(predictions)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1 or len(values) != len(features):
-        raise InvalidInput(
-            f"Model {model_uri!r} returned predictions of shape {values.shape} "
-            f"for {len(features)} rows; score_batch needs one value per row."
-        )
-    if result_type is not None:
-        values = values.astype(_RESULT_TYPES[result_type])
-    features["prediction"] = values
-    return features
+    path = _local_copy(ws, model_uri)
+    wrapper = _load(path, shown=model_uri)
+    engine = ws.features.engine
+    features = wrapper.spec.compute_frame(ws, df, override=True)
+    predict = _Predict(model_uri, path, result_type, wrapper)
+    return engine.user_frame(engine.map_batches(features, predict))

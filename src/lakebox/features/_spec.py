@@ -257,14 +257,52 @@ class FeatureSpec:
                 without it a clash is an error (training sets).
         """
         table = to_arrow(df)
-        self.check_input(table.column_names, override=override, need_timestamps=not override)
+        joins = self.offline_joins(ws, table.column_names, versions=versions, override=override)
+        result = ws.features.engine.join_features(table, joins) if joins else table
+        return self._apply_functions(result, override=override)
+
+    def compute_frame(
+        self,
+        ws: Workspace,
+        df: Any,
+        *,
+        versions: Mapping[str, int] | None = None,
+        override: bool = True,
+    ) -> Any:
+        """:meth:`compute_offline` on the workspace engine's frame type: a Spark DataFrame
+        stays on the cluster (joins in Spark, functions in ``mapInArrow``); the local engine
+        returns a ``pyarrow.Table``.
+
+        Example:
+            >>> frame = spec.compute_frame(ws, spark_df)  # doctest: +SKIP
+        """
+        engine = ws.features.engine
+        frame = engine.frame(df)
+        joins = self.offline_joins(ws, engine.columns(frame), versions=versions, override=override)
+        if joins:
+            frame = engine.join_frame(frame, joins)
+        columns = engine.columns(frame)
+        if any(not (override and f.output in columns) for f in self.functions):
+            frame = engine.map_batches(frame, _FunctionStep(self.to_dict(), override))
+        return frame
+
+    def offline_joins(
+        self,
+        ws: Workspace,
+        columns: Sequence[str],
+        *,
+        versions: Mapping[str, int] | None = None,
+        override: bool = True,
+    ) -> list[FeatureJoin]:
+        """The engine joins that look up this spec's features for rows with ``columns``
+        (see :meth:`compute_offline` for ``versions`` and ``override``)."""
+        columns = list(columns)
+        self.check_input(columns, override=override, need_timestamps=not override)
         joins = []
         snapshots: dict[str, TableSnapshot] = {}
         for lk in self.lookups:
-            columns = {
-                f: o for f, o in lk.outputs.items() if not (override and o in table.column_names)
-            }
-            if not columns:
+            wanted = {f: o for f, o in lk.outputs.items() if not (override and o in columns)}
+            if not wanted:
                 continue
             if lk.table not in snapshots:
                 version = (versions or {}).get(lk.table)
@@ -273,21 +311,25 @@ class FeatureSpec:
                     lk.table, ws.tables.location(lk.table), read_version, dataset
                 )
             entity_ts = lk.lookup.timestamp_lookup_key
-            if entity_ts is not None and entity_ts not in table.column_names:
+            if entity_ts is not None and entity_ts not in columns:
                 entity_ts = None  # scoring without times: the newest feature values
             joins.append(
                 FeatureJoin(
                     source=snapshots[lk.table],
                     keys=list(zip(lk.lookup.lookup_key, lk.table_keys, strict=False)),
-                    columns=columns,
+                    columns=wanted,
                     entity_timestamp=entity_ts,
                     feature_timestamp=lk.timeseries_column,
                     lookback=lk.lookup.lookback_window if entity_ts else None,
-                    defaults={o: v for o, v in lk.defaults.items() if o in columns.values()},
+                    defaults={o: v for o, v in lk.defaults.items() if o in wanted.values()},
                 )
             )
-        result = ws.features.engine.join_features(table, joins) if joins else table
-        return self._apply_functions(result, override=override)
+        return joins
+
+    def apply_functions(self, table: pa.Table, *, override: bool = True) -> pa.Table:
+        """Append the feature functions' outputs to ``table`` (with ``override``, outputs
+        already present are kept)."""
+        return self._apply_functions(table, override=override)
 
     def _apply_functions(self, table: pa.Table, *, override: bool) -> pa.Table:
         for fn in self.functions:
@@ -350,3 +392,21 @@ class FeatureSpec:
             pa.Table.from_pandas(frame, preserve_index=False), override=True
         )
         return table.to_pandas()
+
+
+@dataclass
+class _FunctionStep:
+    """Applies a spec's feature functions to Arrow batches; picklable (it carries the spec as
+    JSON and rebuilds it once per process) so engines can run it on their workers."""
+
+    spec: dict[str, Any]
+    override: bool
+    _built: FeatureSpec | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec, "override": self.override, "_built": None}
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        if self._built is None:
+            self._built = FeatureSpec.from_dict(self.spec)
+        return self._built.apply_functions(table, override=self.override)

@@ -237,8 +237,12 @@ class TrainingSet:
 
     def __init__(self, client: FeatureEngineeringClient, df: Any, spec: FeatureSpec) -> None:
         self._client = client
-        self._df = to_arrow(df)
+        self._input = df if client.engine.is_frame(df) else to_arrow(df)
         self.feature_spec = spec
+
+    @property
+    def _df(self) -> pa.Table:
+        return to_arrow(self._input)
 
     @property
     def label(self) -> list[str]:
@@ -246,14 +250,31 @@ class TrainingSet:
         return list(self.feature_spec.label)
 
     def load_arrow(self) -> pa.Table:
-        """The training data as a pyarrow Table."""
+        """The training data as a pyarrow Table, in the input's row order (a Spark DataFrame
+        input is collected to the driver first)."""
         spec = self.feature_spec
         table = spec.compute_offline(
             self._client._ws, self._df, versions=spec.table_versions, override=False
         )
         return table.select(spec.training_columns)
 
-    def load_df(self) -> pd.DataFrame:
-        """The training data as a pandas DataFrame: the input columns, then the features,
-        minus ``exclude_columns``. Reads inside an MLflow run are recorded as its inputs."""
-        return self.load_arrow().to_pandas()
+    def load_df(self) -> pd.DataFrame | Any:
+        """The training data: the input columns, then the features, minus
+        ``exclude_columns``. Reads inside an MLflow run are recorded as its inputs.
+
+        On the ``local`` engine this is a pandas DataFrame (in the input's row order). On the
+        ``spark`` engine it is a Spark DataFrame, as in Databricks: the point-in-time joins
+        run in Spark and the rows stay on the cluster until you act on them (Spark's row
+        order; use :meth:`load_arrow` for the input's order on the driver).
+
+        Example:
+            >>> train = ws.features.create_training_set(df=labels_sdf, feature_lookups=lookups,
+            ...                                         label="churned").load_df()  # doctest: +SKIP
+            >>> train.write.parquet("training/")  # a Spark DataFrame          # doctest: +SKIP
+        """
+        spec = self.feature_spec
+        engine = self._client.engine
+        frame = spec.compute_frame(
+            self._client._ws, self._input, versions=spec.table_versions, override=False
+        )
+        return engine.user_frame(engine.select(frame, spec.training_columns))
