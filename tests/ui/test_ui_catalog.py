@@ -305,6 +305,12 @@ def test_browse_catalog_time_travel_and_feature_table(page, ui_server, demo_home
     page.reload()  # the address carries the version
     assert page.locator("#snapshot").get_attribute("data-version") == "0"
 
+    # The demo's monitored inference log links to its monitor dashboard.
+    monitored = ws.monitors.list()[0].table_name
+    catalog, schema, _ = monitored.split(".")
+    page.goto(f"/ui/catalog/{catalog}/{schema}")
+    assert page.locator(f'a[href="/ui/monitors/{monitored}"]').count() == 1
+
     # The feature table behind the demo model.
     page.goto("/ui/features")
     page.click('[data-testid="feature-table-main.fs.customer_daily"]')

@@ -33,6 +33,8 @@ from lakebox.errors import InvalidInput, NotFound, close_matches
 from lakebox.ui._render import page_router, render
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from lakebox.catalog import TableInfo
     from lakebox.workspace import Workspace
 
@@ -111,7 +113,7 @@ def build_pages(ws: Workspace) -> APIRouter:
             "properties": dict(dt.metadata().configuration),
             "protocol": dt.protocol(),
             "links": _links(ws, [tn.full_name]).get(tn.full_name, {}),
-            **_snapshot(ws, info, _version(version)),
+            **_snapshot(ws, info, _version(version), latest=dt),
         }
         return render(request, "catalog/table.html", context)
 
@@ -159,13 +161,18 @@ def _version(text: str | None) -> int | None:
     return number
 
 
-def _snapshot(ws: Workspace, info: TableInfo, version: int | None) -> dict[str, Any]:
+def _snapshot(
+    ws: Workspace, info: TableInfo, version: int | None, *, latest: DeltaTable | None = None
+) -> dict[str, Any]:
     """Schema, row count and the first rows of a table at ``version`` (latest when None).
 
     Column comments and tags are the catalog's current ones, shown on the columns that exist
     at that version.
     """
-    dt = ws.tables.delta_table(info.full_name, version=version)
+    if version is None and latest is not None:
+        dt = latest
+    else:
+        dt = ws.tables.delta_table(info.full_name, version=version)
     schema = pa.schema(dt.schema().to_arrow())
     partitions = set(dt.metadata().partition_columns)
     current = {c.name: c for c in info.columns}
