@@ -23,6 +23,8 @@ __all__ = ["PAGE_MODULES", "build_router"]
 
 # Modules defining ``build_pages(ws) -> APIRouter`` (paths relative to /ui), included in order.
 PAGE_MODULES: list[str] = [
+    "lakebox.ui._job_pages",
+    "lakebox.ui._model_pages",
     "lakebox.ui._catalog_pages",
     "lakebox.ui._feature_pages",
     "lakebox.ui._serving_pages",
