@@ -11,6 +11,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LinearRegression
@@ -140,6 +141,23 @@ def test_unknown_tables_versions_and_names_give_error_pages(tables_ws):
     assert fragment.status_code == 404 and "<html" not in fragment.text
     bad_name = client.get("/ui/catalog/main/sales/bad-name")
     assert bad_name.status_code == 400 and "bad-name" in bad_name.text
+
+
+def test_an_empty_table_and_odd_values_render(ws):
+    ws.tables.create("main.s.empty", schema="id BIGINT, name STRING")
+    client = _client(ws)
+    empty = client.get("/ui/catalog/main/s/empty")
+    assert empty.status_code == 200
+    assert '<span data-testid="num-rows">0</span>' in empty.text
+    assert "holds no rows at version 0" in empty.text
+    ws.tables.create(
+        "main.s.odd",
+        pa.table({"x": [None, float("nan")], "blob": [b"\x00\x01", None], "t": ["<b>" * 60, ""]}),
+    )
+    sample = client.get("/ui/catalog/main/s/odd").text.split('data-testid="sample"')[1]
+    assert '<td class="null">null</td>' in sample and "0001" in sample and "nan" in sample
+    assert "<b>" not in sample and "&lt;b&gt;" in sample  # escaped
+    assert "…" in sample  # long text cut
 
 
 def test_feature_and_monitored_tables_link_to_their_pages(ws):

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -33,6 +34,7 @@ from lakebox.errors import InvalidInput, NotFound, close_matches
 from lakebox.ui._render import page_router, render
 
 if TYPE_CHECKING:
+    import pyarrow.dataset as pads
     from deltalake import DeltaTable
 
     from lakebox.catalog import TableInfo
@@ -197,11 +199,23 @@ def _snapshot(
         "is_latest": shown == info.version,
         "columns": columns,
         "added": [c.name for c in info.columns if c.name not in schema.names],
-        "num_rows": dataset.count_rows(),
+        "num_rows": _row_count(dt, dataset),
         "sample_names": sample.column_names,
         "sample_rows": [[_cell(v) for v in row.values()] for row in sample.to_pylist()],
         "table_path": "/ui/catalog/" + info.full_name.replace(".", "/"),
     }
+
+
+def _row_count(dt: DeltaTable, dataset: pads.Dataset) -> int:
+    """Rows at the snapshot: the sum of the row counts the Delta log records per file (no
+    file is opened), or a count over the Parquet footers when a file has no statistics."""
+    try:
+        counts = pa.table(dt.get_add_actions(flatten=True)).column("num_records")
+    except (KeyError, TypeError, ValueError, pa.ArrowException):
+        return int(dataset.count_rows())
+    if counts.null_count:
+        return int(dataset.count_rows())
+    return int(pc.sum(counts).as_py() or 0)
 
 
 def _links(ws: Workspace, names: list[str]) -> dict[str, dict[str, str]]:
