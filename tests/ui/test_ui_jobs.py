@@ -278,6 +278,11 @@ def test_repair_reruns_the_failed_task_and_cancel_stops_a_running_run(jobs_ws, c
     assert [t.task_key for t in run.attempts if t.repair_id == 1] == ["check"]
     again = client.get(f"/ui/jobs/{job_id}/runs/{run_id}")
     assert 'data-testid="task-row-check-0-r1"' in again.text  # the repair attempt is listed
+    first_check = next(t for t in run.attempts if t.task_key == "check" and not t.repair_id)
+    log = client.get(f"/ui/jobs/{job_id}/runs/{run_id}/tasks/{first_check.run_id}/log")
+    assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
+    assert "main.nope.missing" in log.text  # the first attempt's full log, kept after repair
+    assert client.get(f"/ui/jobs/{job_id}/runs/{run_id}/tasks/1/log").status_code == 404
 
     slow = jobs_ws.jobs.create(
         {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from lakebox.errors import LakeboxError, NotFound
 from lakebox.ui._csrf import require_csrf
@@ -414,6 +414,14 @@ def build_pages(ws: Workspace) -> APIRouter:
         if run.done:  # the last poll: the final logs and outputs replace the section
             context.update(outputs=_outputs(ws, run), oob=True)
         return render(request, "jobs/_run_state.html", context)
+
+    @pages.get("/jobs/{job_id}/runs/{run_id}/tasks/{task_run_id}/log")
+    def task_log(job_id: str, run_id: str, task_run_id: str) -> Response:
+        run = run_of(job_or_404(job_id), run_id)
+        attempt = next((t for t in run.attempts if str(t.run_id) == task_run_id.strip()), None)
+        if attempt is None:
+            raise NotFound(f"Run {run.run_id} has no task run {task_run_id!r}.")
+        return PlainTextResponse(ws.jobs.logs(attempt.run_id))
 
     @pages.post("/jobs/{job_id}/runs/{run_id}/cancel", dependencies=[Depends(require_csrf)])
     def cancel(request: Request, job_id: str, run_id: str) -> Response:
