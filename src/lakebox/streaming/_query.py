@@ -257,6 +257,12 @@ class StreamingQuery:
         if trigger == "processing_time":
             every = parse_duration(processing_time if processing_time is not None else 0.5)
             interval = every.total_seconds() if isinstance(every, timedelta) else float(every)
+        from lakebox.streaming._spark import run_on_spark, runs_on_spark
+
+        if runs_on_spark(self):  # a spark workspace: Structured Streaming with foreachBatch
+            return run_on_spark(
+                self, trigger=trigger, interval=interval, max_batches=max_batches, timeout=timeout
+            )
         source, sink, ckpt = self.stream.source, self.sink, self.checkpoint
         ckpt.path.mkdir(parents=True, exist_ok=True)
         with ckpt.lock():

@@ -199,9 +199,13 @@ class DeltaSource(Source):
             version, index = version + 1, 0
         return Plan(entries, {"version": version, "index": index, "snapshot": False})
 
-    def _snapshot_files(self, version: int) -> list[dict[str, Any]]:
+    def _open(self, version: int) -> Any:
+        """The source table at ``version`` (a ``DeltaTable``)."""
         assert self._ws is not None
-        dt = self._ws.tables.delta_table(self.table, version=version)
+        return self._ws.tables.delta_table(self.table, version=version)
+
+    def _snapshot_files(self, version: int) -> list[dict[str, Any]]:
+        dt = self._open(version)
         actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
         files = []
         for action in actions:
