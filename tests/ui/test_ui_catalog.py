@@ -3,7 +3,12 @@ test on the demo server (catalog → schema → table → time travel; feature t
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -20,6 +25,7 @@ import lakebox
 from lakebox.features import FeatureLookup
 from lakebox.monitoring import Snapshot
 from lakebox.server import create_app
+from lakebox.ui._feature_pages import _shown_uri
 
 
 def _client(ws: Any) -> TestClient:
@@ -178,6 +184,34 @@ def test_feature_and_monitored_tables_link_to_their_pages(ws):
 
 
 # ------------------------------------------------------------------ feature tables
+@contextlib.contextmanager
+def _redis_server() -> Iterator[str]:
+    """A redis-server of our own on a free loopback port, stopped on exit."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: apt-get install -y redis-server"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no redis-server"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def features_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A feature table used by two models: one registered by log_model, one logged
@@ -235,6 +269,10 @@ def features_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         plain = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
     ws.models.register(plain.model_uri, "no_features")
     ws.features.publish_table(name="main.fs.daily")
+    # A Redis store that has gone away since: the page says so instead of failing.
+    with _redis_server() as redis_uri:
+        ws.features.publish_table(name="main.fs.daily", online_store=redis_uri)
+        ws.features.close()
     ws.features.write_table("main.fs.daily", daily.assign(spend_7d=daily.spend_7d + 1))
     yield ws
     ws.close()
@@ -251,7 +289,8 @@ def test_feature_tables_are_listed(features_ws):
 
 def test_feature_table_page_shows_keys_features_models_and_online_state(features_ws):
     features_ws.configure_mlflow()
-    page = _client(features_ws).get("/ui/features/main.fs.daily")
+    client = _client(features_ws)
+    page = client.get("/ui/features/main.fs.daily")
     assert page.status_code == 200
     assert '<dd data-testid="primary-keys"><code>customer_id</code></dd>' in page.text
     assert '<dd data-testid="timeseries-column"><code>ts</code></dd>' in page.text
@@ -270,8 +309,22 @@ def test_feature_table_page_shows_keys_features_models_and_online_state(features
     assert re.search(r'href="/#/experiments/\d+/runs/[0-9a-f]{32}"', models)
     online = page.text.split('data-testid="online-stores"')[1].split("</table>")[0]
     assert "online.db" in online and '<td data-testid="online-rows">2</td>' in online
-    assert "1 version behind" in online  # written to after publishing
+    assert "redis://127.0.0.1" in online
+    assert online.count("1 version behind") == 2  # written to after publishing
+    # Rows in each store now, fetched by htmx after the page (by index, never by URI).
+    stores = re.findall(r'hx-get="(/ui/features/main.fs.daily/online/\d+)"', online)
+    assert len(stores) == 2
+    answers = {_text(client.get(url).text) for url in stores}
+    assert "2" in answers
+    assert any(a.startswith("unreachable") and "redis" in a.lower() for a in answers), answers
+    assert client.get("/ui/features/main.fs.daily/online/7").status_code == 404
     assert 'href="/ui/catalog/main/fs/daily"' in page.text
+
+
+def test_store_passwords_are_never_shown():
+    assert _shown_uri("redis://:s3cret@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert _shown_uri("rediss://app:s3cret@cache/1") == "rediss://app:***@cache/1"
+    assert _shown_uri("sqlite:////srv/online.db") == "sqlite:////srv/online.db"
 
 
 def test_unknown_feature_table_gives_an_error_page(features_ws):
@@ -342,6 +395,9 @@ def test_browse_catalog_time_travel_and_feature_table(page, ui_server, demo_home
     assert any(m["name"] == "churn_features" for m in table.models)
     published = table.online_stores[0]["num_rows"]
     assert page.locator('[data-testid="online-rows"]').first.inner_text() == f"{published:,}"
+    live = page.locator('[data-testid="online-live"] [data-count]').first
+    live.wait_for()
+    assert live.inner_text() == f"{published:,}"  # the demo store holds what was published
     shot(page, "feature-table")
     page.click('[data-testid="catalog-link"]')
     page.wait_for_url("**/ui/catalog/main/fs/customer_daily")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from lakebox.errors import LakeboxError
+from lakebox.errors import LakeboxError, NotFound
 from lakebox.features._spec import SPEC_ARTIFACT, FeatureSpec
 from lakebox.ui._render import page_router, render
 
@@ -209,4 +209,37 @@ def build_pages(ws: Workspace) -> APIRouter:
             },
         )
 
+    @pages.get("/features/{name}/online/{index}")
+    def online_count(request: Request, name: str, index: int) -> Response:
+        publications = ws.features.get_table(name).online_stores
+        if not 0 <= index < len(publications):
+            raise NotFound(
+                f"Feature table {name!r} has no online publication #{index}; it has "
+                f"{len(publications)}."
+            )
+        count, problem = _live_count(ws, publications[index]["store_uri"], name)
+        return render(request, "features/_online_count.html", {"count": count, "problem": problem})
+
     return pages
+
+
+def _live_count(ws: Workspace, uri: str, table: str) -> tuple[int | None, str | None]:
+    """Rows a store holds for ``table`` now, or why it could not be asked. Only URIs the
+    feature store recorded are opened (the page passes an index, never a URI); Redis gets
+    short timeouts so an unreachable server cannot hold the request."""
+    from lakebox.features.online import open_online_store
+
+    opened = uri
+    if uri.startswith(("redis://", "rediss://")):
+        opened += ("&" if "?" in uri else "?") + "socket_connect_timeout=2&socket_timeout=2"
+    try:
+        store = open_online_store(opened, home=ws.home)
+    except Exception as exc:  # LakeboxError (unreachable, extra missing) or the driver's own
+        message = str(getattr(exc, "message", exc)).replace(opened, _shown_uri(uri))
+        return None, " ".join(message.split())[:200]
+    try:
+        return store.count(table), None
+    except Exception as exc:  # the store went away between opening and counting
+        return None, " ".join(str(exc).split())[:200]
+    finally:
+        store.close()
