@@ -174,6 +174,10 @@ def test_job_list_and_job_page_show_schedule_graph_settings_and_runs(jobs_ws, cl
     assert 'name="param.day" value="2026-01-01"' in html
     assert "No runs yet" in html
 
+    jobs_ws.webhooks.create(["MODEL_VERSION_TRANSITIONED_TO_STAGING"], job_spec={"job_id": job_id})
+    started_by = _text(client.get(f"/ui/jobs/{job_id}").text.split('data-testid="job-schedule"')[1])
+    assert "(paused); on registry events MODEL_VERSION_TRANSITIONED_TO_STAGING" in started_by
+
 
 def test_unknown_jobs_and_runs_give_404_pages_naming_them(jobs_ws, client):
     missing = client.get("/ui/jobs/987654")

@@ -345,16 +345,33 @@ def build_pages(ws: Workspace) -> APIRouter:
             "notice": notice,
         }
 
+    def webhook_events() -> dict[str, list[str]]:
+        """Registry events that start each job through a ``job_spec`` webhook."""
+        events: dict[str, list[str]] = {}
+        for hook in ws.webhooks.list():
+            if hook.job_id is not None and hook.status == "ACTIVE":
+                events.setdefault(hook.job_id, []).extend(hook.events)
+        return events
+
+    def starts(job: Job, hooks: dict[str, list[str]]) -> str:
+        text = _schedule_text(job.settings)
+        events = hooks.get(str(job.job_id))
+        if events:
+            by_event = "on registry events " + ", ".join(sorted(set(events)))
+            text = by_event if text == "manual" else f"{text}; {by_event}"
+        return text
+
     @pages.get("/jobs")
     def job_list(request: Request) -> Response:
         rows = []
+        hooks = webhook_events()
         for job in ws.jobs.list():
             last = ws.jobs.list_runs(job.job_id, limit=1)
             rows.append(
                 {
                     "job": job,
                     "tasks": len(job.settings.get("tasks") or []),
-                    "schedule": _schedule_text(job.settings),
+                    "schedule": starts(job, hooks),
                     "last": _run_view(last[0]) if last else None,
                 }
             )
@@ -366,7 +383,7 @@ def build_pages(ws: Workspace) -> APIRouter:
         tasks = job.settings.get("tasks") or []
         context = runs_context(job)
         context.update(
-            schedule=_schedule_text(job.settings),
+            schedule=starts(job, webhook_events()),
             dag=_dag_view(tasks, {}),
             tasks=[
                 {
