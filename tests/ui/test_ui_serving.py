@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -263,3 +264,44 @@ def test_send_a_query_from_the_endpoint_page(page, ui_server, shot):
     page.goto("/ui/serving")
     shot(page, "serving-list")
     assert httpx.get(ui_server.url + "/ui/serving", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.server
+def test_feature_lookup_endpoint_page_and_its_prefilled_query(page, ui_server, shot):
+    # an endpoint of our own serving the demo's feature-aware model (it looks features up
+    # in the online store by customer_id)
+    name = f"ui-features-{uuid.uuid4().hex[:8]}"
+    with ui_server.client() as api:
+        created = api.post(
+            "/api/2.0/serving-endpoints",
+            json={
+                "name": name,
+                "config": {
+                    "served_entities": [{"entity_name": "churn_features", "entity_version": "1"}]
+                },
+            },
+        )
+        assert created.status_code == 200, created.text
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                state = api.get(f"/api/2.0/serving-endpoints/{name}").json()["state"]
+                if state["ready"] == "READY" or state["config_update"] == "UPDATE_FAILED":
+                    break
+                time.sleep(0.5)
+            assert state["ready"] == "READY", state
+            page.goto(f"/ui/serving/{name}")
+            lookups = page.inner_text('[data-testid="lookups"]')
+            assert "main.fs.customer_daily" in lookups and "customer_id" in lookups
+            assert "sessions_7d" in lookups and "published" in lookups
+            assert "main.fs.spend_per_session" in lookups
+            # the sample request carries only the lookup key, with a key from the table
+            sample = json.loads(page.input_value('[data-testid="query-body"]'))
+            assert list(sample["dataframe_records"][0]) == ["customer_id"]
+            page.click('[data-testid="query-send"]')
+            page.wait_for_selector('[data-testid="answer"][data-status="200"]')
+            shown = json.loads(page.inner_text('[data-testid="answer-json"]'))
+            assert shown["predictions"][0] in (0, 1)
+            shot(page, "serving-feature-endpoint")
+        finally:
+            api.delete(f"/api/2.0/serving-endpoints/{name}")

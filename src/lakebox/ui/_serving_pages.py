@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from lakebox.errors import LakeboxError
@@ -96,7 +97,7 @@ def build_pages(ws: Workspace) -> APIRouter:
     async def query(request: Request, name: str, body: str = Form("")) -> Response:
         from lakebox.serving._runtime import check_body_size
 
-        record = ws.serving.get_endpoint(name)  # NotFound names the endpoint
+        record = await run_in_threadpool(ws.serving.get_endpoint, name)  # NotFound names it
         data = body.encode()
         check_body_size(len(data), ws.serving.max_body_bytes)
         started = time.perf_counter()
