@@ -25,6 +25,7 @@ import lakebox
 from lakebox.features import FeatureLookup
 from lakebox.monitoring import Snapshot
 from lakebox.server import create_app
+from lakebox.ui import _catalog_pages
 from lakebox.ui._feature_pages import _shown_uri
 
 
@@ -126,6 +127,16 @@ def test_time_travel_shows_the_schema_and_rows_of_an_older_version(tables_ws):
     assert "<html" not in fragment.text
     latest = client.get("/ui/catalog/main/sales/orders/snapshot", params={"version": ""})
     assert 'data-version="3"' in latest.text
+
+
+def test_versions_older_than_the_history_shown_can_still_be_viewed(tables_ws, monkeypatch):
+    monkeypatch.setattr(_catalog_pages, "HISTORY_LIMIT", 2)
+    page = _client(tables_ws).get("/ui/catalog/main/sales/orders?version=0").text
+    history = page.split('data-testid="history"')[1].split("</table>")[0]
+    assert [int(v) for v in re.findall(r'data-version="(\d+)"', history)] == [3, 2]
+    assert "The 2 newest versions are shown" in page
+    assert re.search(r'<option value="0" selected>0</option>', page)
+    assert '<span data-testid="num-rows">2</span>' in page
 
 
 def test_unknown_tables_versions_and_names_give_error_pages(tables_ws):
@@ -317,7 +328,8 @@ def test_feature_table_page_shows_keys_features_models_and_online_state(features
     answers = {_text(client.get(url).text) for url in stores}
     assert "2" in answers
     assert any(a.startswith("unreachable") and "redis" in a.lower() for a in answers), answers
-    assert client.get("/ui/features/main.fs.daily/online/7").status_code == 404
+    for bad in ("7", "x"):
+        assert client.get(f"/ui/features/main.fs.daily/online/{bad}").status_code == 404
     assert 'href="/ui/catalog/main/fs/daily"' in page.text
 
 
@@ -350,6 +362,7 @@ def test_browse_catalog_time_travel_and_feature_table(page, ui_server, demo_home
     assert activity_v0 != activity_now
 
     page.goto("/ui/catalog")
+    shot(page, "catalog")
     page.click('[data-testid="schema-main-raw"]')
     page.wait_for_url("**/ui/catalog/main/raw")
     page.click('[data-testid="table-activity"]')

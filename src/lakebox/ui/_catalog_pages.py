@@ -112,6 +112,7 @@ def build_pages(ws: Workspace) -> APIRouter:
             "info": info,
             "tn": tn,
             "history": history,
+            "history_limit": HISTORY_LIMIT,
             "properties": dict(dt.metadata().configuration),
             "protocol": dt.protocol(),
             "links": _links(ws, [tn.full_name]).get(tn.full_name, {}),

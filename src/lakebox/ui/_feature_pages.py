@@ -210,14 +210,15 @@ def build_pages(ws: Workspace) -> APIRouter:
         )
 
     @pages.get("/features/{name}/online/{index}")
-    def online_count(request: Request, name: str, index: int) -> Response:
+    def online_count(request: Request, name: str, index: str) -> Response:
         publications = ws.features.get_table(name).online_stores
-        if not 0 <= index < len(publications):
+        number = int(index) if index.isdigit() else -1
+        if not 0 <= number < len(publications):
             raise NotFound(
-                f"Feature table {name!r} has no online publication #{index}; it has "
+                f"Feature table {name!r} has no online publication {index!r}; it has "
                 f"{len(publications)}."
             )
-        count, problem = _live_count(ws, publications[index]["store_uri"], name)
+        count, problem = _live_count(ws, publications[number]["store_uri"], name)
         return render(request, "features/_online_count.html", {"count": count, "problem": problem})
 
     return pages
