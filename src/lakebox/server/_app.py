@@ -6,13 +6,11 @@ import importlib
 import os
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from lakebox._version import __version__
-from lakebox.errors import LakeboxError
 from lakebox.server._auth import TokenAuthMiddleware
+from lakebox.server._errors import ApiFallback, install_error_handlers
 
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
@@ -50,19 +48,7 @@ def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = 
     )
     app.state.workspace = ws
 
-    @app.exception_handler(LakeboxError)
-    async def _lakebox_error(_request: Request, exc: LakeboxError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.http_status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        return JSONResponse(
-            {"error_code": "INVALID_PARAMETER_VALUE", "message": f"Invalid request: {problems}"},
-            status_code=400,
-        )
+    install_error_handlers(app)  # Databricks' {"error_code", "message"} for every error
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -73,7 +59,8 @@ def create_app(ws: Workspace, *, token: str | None = None, mount_mlflow: bool = 
         app.include_router(module.build_router(ws))
 
     if mount_mlflow:
-        app.mount("/", _mlflow_app(ws))
+        # ApiFallback: JSON 404/405 for API paths instead of the mounted app's HTML page.
+        app.mount("/", ApiFallback(_mlflow_app(ws), lambda: app.router.routes))
 
     token = (
         token

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Query
 
 from lakebox.catalog import TableInfo
+from lakebox.server._schema import ERROR_RESPONSES, UNSET, Answer, Empty, page_start
 
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
@@ -77,14 +78,64 @@ def table_json(info: TableInfo) -> dict[str, Any]:
     return out
 
 
-def build_router(ws: Workspace) -> APIRouter:
-    router = APIRouter(prefix="/api/2.1/unity-catalog", tags=["catalog"])
+class CatalogInfo(Answer):
+    name: str
+    full_name: str
 
-    @router.get("/catalogs")
+
+class ListCatalogsResponse(Answer):
+    catalogs: list[CatalogInfo]
+
+
+class SchemaInfo(Answer):
+    name: str
+    catalog_name: str
+    full_name: str
+
+
+class ListSchemasResponse(Answer):
+    schemas: list[SchemaInfo]
+
+
+class ColumnInfo(Answer):
+    name: str
+    type_name: str
+    type_text: str
+    position: int
+    nullable: bool
+    comment: str | None = None
+    partition_index: int | None = None
+
+
+class TableInfoJson(Answer):
+    """Unity Catalog's ``TableInfo``."""
+
+    name: str
+    catalog_name: str
+    schema_name: str
+    full_name: str
+    table_type: str
+    data_source_format: str
+    storage_location: str
+    created_at: int
+    properties: dict[str, str]
+    comment: str | None = None
+    columns: list[ColumnInfo] | None = None
+
+
+class ListTablesResponse(Answer):
+    tables: list[TableInfoJson]
+    next_page_token: str | None = None
+
+
+def build_router(ws: Workspace) -> APIRouter:
+    router = APIRouter(prefix="/api/2.1/unity-catalog", tags=["catalog"], responses=ERROR_RESPONSES)
+
+    @router.get("/catalogs", response_model=ListCatalogsResponse, **UNSET)
     def list_catalogs() -> dict[str, Any]:
         return {"catalogs": [{"name": c, "full_name": c} for c in ws.tables.list_catalogs()]}
 
-    @router.get("/schemas")
+    @router.get("/schemas", response_model=ListSchemasResponse, **UNSET)
     def list_schemas(catalog_name: str = Query(...)) -> dict[str, Any]:
         return {
             "schemas": [
@@ -93,7 +144,7 @@ def build_router(ws: Workspace) -> APIRouter:
             ]
         }
 
-    @router.get("/tables")
+    @router.get("/tables", response_model=ListTablesResponse, **UNSET)
     def list_tables(
         catalog_name: str | None = None,
         schema_name: str | None = None,
@@ -101,18 +152,18 @@ def build_router(ws: Workspace) -> APIRouter:
         page_token: str | None = None,
     ) -> dict[str, Any]:
         tables = ws.tables.list(catalog=catalog_name, schema=schema_name)
-        start = int(page_token) if page_token and page_token.isdigit() else 0
+        start = page_start(page_token)
         end = start + max_results if max_results else len(tables)
         out: dict[str, Any] = {"tables": [table_json(t) for t in tables[start:end]]}
         if end < len(tables):
             out["next_page_token"] = str(end)
         return out
 
-    @router.get("/tables/{full_name}")
+    @router.get("/tables/{full_name}", response_model=TableInfoJson, **UNSET)
     def get_table(full_name: str) -> dict[str, Any]:
         return table_json(ws.tables.get(full_name))
 
-    @router.delete("/tables/{full_name}")
+    @router.delete("/tables/{full_name}", response_model=Empty)
     def delete_table(full_name: str) -> dict[str, Any]:
         ws.tables.drop(full_name)
         return {}

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Query
+from pydantic import Field
 
-from lakebox.errors import InvalidInput
+from lakebox.server._schema import ERROR_RESPONSES, UNSET, Answer, Body, Empty
 
 if TYPE_CHECKING:
     from lakebox.models import Activity
@@ -21,19 +22,6 @@ _REQUEST_ACTIONS = [
     "REJECT_TRANSITION_REQUEST",
     "CANCEL_TRANSITION_REQUEST",
 ]
-
-
-def _field(body: dict[str, Any], key: str) -> Any:
-    value = body.get(key)
-    if value is None or value == "":
-        raise InvalidInput(f"Missing required field {key!r} in the request body.")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return bool(value)
 
 
 def model_version_json(mv: Any) -> dict[str, Any]:
@@ -78,58 +66,171 @@ def _comment_json(activity: Activity) -> dict[str, Any]:
     }
 
 
-def build_router(ws: Workspace) -> APIRouter:
-    router = APIRouter(prefix="/api/2.0/mlflow", tags=["registry"])
+# ---------------------------------------------------------------------- request bodies
+_Name = Field(min_length=1, description="Registered model name.")
+_Version = Field(min_length=1, description="Model version number.")
+_Stage = Field(min_length=1, description="Staging, Production, Archived or None.")
 
-    @router.post("/databricks/model-versions/transition-stage")
-    def transition_stage(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+
+class TransitionStage(Body):
+    name: str = _Name
+    version: str = _Version
+    stage: str = _Stage
+    archive_existing_versions: bool = False
+    comment: str | None = None
+
+
+class CreateTransitionRequest(Body):
+    name: str = _Name
+    version: str = _Version
+    stage: str = _Stage
+    comment: str | None = None
+
+
+class RejectTransitionRequest(CreateTransitionRequest):
+    pass
+
+
+class ApproveTransitionRequest(TransitionStage):
+    pass
+
+
+class CreateComment(Body):
+    name: str = _Name
+    version: str = _Version
+    comment: str = Field(min_length=1)
+
+
+class UpdateComment(Body):
+    id: str = Field(min_length=1, description="The comment's id.")
+    comment: str = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------- answers
+class Tag(Answer):
+    key: str
+    value: str
+
+
+class ModelVersionDatabricks(Answer):
+    name: str
+    version: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    current_stage: str
+    source: str
+    status: str
+    tags: list[Tag]
+    description: str | None = None
+    run_id: str | None = None
+    run_link: str | None = None
+    user_id: str | None = None
+    status_message: str | None = None
+
+
+class TransitionStageResponse(Answer):
+    model_version_databricks: ModelVersionDatabricks
+
+
+class TransitionRequest(Answer):
+    creation_timestamp: int
+    to_stage: str | None = None
+    user_id: str
+    available_actions: list[str]
+    comment: str | None = None
+
+
+class CreateTransitionRequestResponse(Answer):
+    request: TransitionRequest
+
+
+class ActivityJson(Answer):
+    """Databricks' ``Activity``."""
+
+    id: str
+    activity_type: str
+    user_id: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    from_stage: str | None = None
+    to_stage: str | None = None
+    comment: str | None = None
+    system_comment: str | None = None
+
+
+class ActivityResponse(Answer):
+    activity: ActivityJson
+
+
+class ListTransitionRequestsResponse(Answer):
+    requests: list[ActivityJson]
+
+
+class CommentObject(Answer):
+    id: str
+    comment: str | None = None
+    user_id: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    available_actions: list[str]
+
+
+class CommentResponse(Answer):
+    comment: CommentObject
+
+
+def build_router(ws: Workspace) -> APIRouter:
+    router = APIRouter(prefix="/api/2.0/mlflow", tags=["registry"], responses=ERROR_RESPONSES)
+
+    @router.post(
+        "/databricks/model-versions/transition-stage",
+        response_model=TransitionStageResponse,
+        **UNSET,
+    )
+    def transition_stage(body: TransitionStage) -> dict[str, Any]:
         mv = ws.models.transition_stage(
-            _field(body, "name"),
-            _field(body, "version"),
-            _field(body, "stage"),
-            archive_existing_versions=_flag(body.get("archive_existing_versions", False)),
-            comment=body.get("comment"),
+            body.name,
+            body.version,
+            body.stage,
+            archive_existing_versions=body.archive_existing_versions,
+            comment=body.comment,
         )
         return {"model_version_databricks": model_version_json(mv)}
 
-    @router.post("/transition-requests/create")
-    def create_request(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @router.post(
+        "/transition-requests/create", response_model=CreateTransitionRequestResponse, **UNSET
+    )
+    def create_request(body: CreateTransitionRequest) -> dict[str, Any]:
         activity = ws.models.create_transition_request(
-            _field(body, "name"),
-            _field(body, "version"),
-            _field(body, "stage"),
-            comment=body.get("comment"),
+            body.name, body.version, body.stage, comment=body.comment
         )
         return {"request": _request_json(activity)}
 
-    @router.get("/transition-requests/list")
+    @router.get("/transition-requests/list", response_model=ListTransitionRequestsResponse, **UNSET)
     def list_requests(name: str = Query(...), version: str = Query(...)) -> dict[str, Any]:
         return {
             "requests": [a.to_json() for a in ws.models.list_transition_requests(name, version)]
         }
 
-    @router.post("/transition-requests/approve")
-    def approve_request(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @router.post("/transition-requests/approve", response_model=ActivityResponse, **UNSET)
+    def approve_request(body: ApproveTransitionRequest) -> dict[str, Any]:
         activity = ws.models.approve_transition_request(
-            _field(body, "name"),
-            _field(body, "version"),
-            _field(body, "stage"),
-            archive_existing_versions=_flag(body.get("archive_existing_versions", False)),
-            comment=body.get("comment"),
+            body.name,
+            body.version,
+            body.stage,
+            archive_existing_versions=body.archive_existing_versions,
+            comment=body.comment,
         )
         return {"activity": activity.to_json()}
 
-    @router.post("/transition-requests/reject")
-    def reject_request(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @router.post("/transition-requests/reject", response_model=ActivityResponse, **UNSET)
+    def reject_request(body: RejectTransitionRequest) -> dict[str, Any]:
         activity = ws.models.reject_transition_request(
-            _field(body, "name"),
-            _field(body, "version"),
-            _field(body, "stage"),
-            comment=body.get("comment"),
+            body.name, body.version, body.stage, comment=body.comment
         )
         return {"activity": activity.to_json()}
 
-    @router.delete("/transition-requests/delete")
+    @router.delete("/transition-requests/delete", response_model=ActivityResponse, **UNSET)
     def delete_request(
         name: str = Query(...),
         version: str = Query(...),
@@ -142,19 +243,17 @@ def build_router(ws: Workspace) -> APIRouter:
         )
         return {"activity": activity.to_json()}
 
-    @router.post("/comments/create")
-    def create_comment(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        activity = ws.models.create_comment(
-            _field(body, "name"), _field(body, "version"), _field(body, "comment")
-        )
+    @router.post("/comments/create", response_model=CommentResponse, **UNSET)
+    def create_comment(body: CreateComment) -> dict[str, Any]:
+        activity = ws.models.create_comment(body.name, body.version, body.comment)
         return {"comment": _comment_json(activity)}
 
-    @router.patch("/comments/update")
-    def update_comment(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-        activity = ws.models.update_comment(_field(body, "id"), _field(body, "comment"))
+    @router.patch("/comments/update", response_model=CommentResponse, **UNSET)
+    def update_comment(body: UpdateComment) -> dict[str, Any]:
+        activity = ws.models.update_comment(body.id, body.comment)
         return {"comment": _comment_json(activity)}
 
-    @router.delete("/comments/delete")
+    @router.delete("/comments/delete", response_model=Empty)
     def delete_comment(id: str = Query(...)) -> dict[str, Any]:
         ws.models.delete_comment(id)
         return {}

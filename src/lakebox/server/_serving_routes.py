@@ -12,11 +12,13 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from lakebox.errors import InvalidInput, LakeboxError
+from lakebox.errors import LakeboxError
+from lakebox.server._schema import ERROR_RESPONSES, UNSET, Answer, Body, Empty
 
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
@@ -45,6 +47,75 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# ---------------------------------------------------------------------- request bodies
+class EndpointCoreConfig(Body):
+    """Databricks' ``EndpointCoreConfigInput`` (plus lakebox's ``inference_table``); the
+    entries are checked by :mod:`lakebox.serving`."""
+
+    served_entities: list[dict[str, Any]] | None = Field(
+        None, description='e.g. [{"entity_name": "churn", "entity_version": "1"}]'
+    )
+    served_models: list[dict[str, Any]] | None = None
+    traffic_config: dict[str, Any] | None = None
+    auto_capture_config: dict[str, Any] | None = None
+    inference_table: str | None = None
+
+
+class EndpointTag(Body):
+    key: str
+    value: str | None = None
+
+
+class CreateServingEndpoint(Body):
+    name: str = Field(description="1-63 letters, digits, '-' or '_'.")
+    config: EndpointCoreConfig
+    description: str | None = None
+    tags: list[EndpointTag] | None = None
+
+
+# ---------------------------------------------------------------------- answers
+class EndpointState(Answer):
+    ready: str
+    config_update: str
+    reason: str | None = None
+
+
+class ServedEntityOut(Answer):
+    name: str
+    entity_name: str
+    entity_version: str | None = None
+    workers: int
+    state: dict[str, Any] | None = None
+
+
+class EndpointConfigOut(Answer):
+    served_entities: list[ServedEntityOut]
+    served_models: list[dict[str, Any]]
+    traffic_config: dict[str, Any]
+    config_version: int
+    inference_table: str | None = None
+
+
+class ServingEndpointDetailed(Answer):
+    """Databricks' ``ServingEndpointDetailed``."""
+
+    name: str
+    id: str
+    creator: str | None = None
+    creation_timestamp: int
+    last_updated_timestamp: int
+    state: EndpointState
+    tags: list[dict[str, Any]] | None = None
+    permission_level: str
+    description: str | None = None
+    config: EndpointConfigOut | None = None
+    pending_config: EndpointConfigOut | None = None
+
+
+class ListEndpointsResponse(Answer):
+    endpoints: list[ServingEndpointDetailed]
+
+
 def build_router(ws: Workspace) -> APIRouter:
     serving = ws.serving
     runtime = serving.runtime
@@ -55,7 +126,9 @@ def build_router(ws: Workspace) -> APIRouter:
     def stop() -> None:
         runtime.close()
 
-    router = APIRouter(tags=["serving"], on_startup=[start], on_shutdown=[stop])
+    router = APIRouter(
+        tags=["serving"], on_startup=[start], on_shutdown=[stop], responses=ERROR_RESPONSES
+    )
 
     def _deploy_later(name: str) -> None:
         def run() -> None:
@@ -65,52 +138,45 @@ def build_router(ws: Workspace) -> APIRouter:
         threading.Thread(target=run, name=f"lakebox-serving-deploy-{name}", daemon=True).start()
 
     # ----------------------------------------------------------------- management
-    @router.post("/api/2.0/serving-endpoints")
-    def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    _detailed = {"response_model": ServingEndpointDetailed, **UNSET}
+
+    @router.post("/api/2.0/serving-endpoints", **_detailed)
+    def create(body: CreateServingEndpoint) -> dict[str, Any]:
         from lakebox.serving import endpoint_json
         from lakebox.serving._config import check_endpoint_name
 
-        name = check_endpoint_name(body.get("name"))
-        config = body.get("config")
-        if config is None:
-            raise InvalidInput(
-                "Missing 'config' in the request body: give served_entities and, for several, "
-                "traffic_config.routes."
-            )
-        tags = body.get("tags") or []
-        if not isinstance(tags, list):
-            raise InvalidInput("tags must be a list of {key, value} objects.")
+        name = check_endpoint_name(body.name)
         record = serving.create_endpoint(
             name,
-            config=config,
-            description=body.get("description"),
-            tags={str(t.get("key")): str(t.get("value", "")) for t in tags if isinstance(t, dict)},
+            config=body.config.fields(),
+            description=body.description,
+            tags={t.key: t.value or "" for t in body.tags or []},
             wait=False,
         )
         _deploy_later(record.name)
         return endpoint_json(record)
 
-    @router.get("/api/2.0/serving-endpoints")
+    @router.get("/api/2.0/serving-endpoints", response_model=ListEndpointsResponse, **UNSET)
     def list_endpoints() -> dict[str, Any]:
         from lakebox.serving import endpoint_json
 
         return {"endpoints": [endpoint_json(r) for r in serving.list_endpoints()]}
 
-    @router.get("/api/2.0/serving-endpoints/{name}")
+    @router.get("/api/2.0/serving-endpoints/{name}", **_detailed)
     def get(name: str) -> dict[str, Any]:
         from lakebox.serving import endpoint_json
 
         return endpoint_json(serving.get_endpoint(name))
 
-    @router.put("/api/2.0/serving-endpoints/{name}/config")
-    def update_config(name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @router.put("/api/2.0/serving-endpoints/{name}/config", **_detailed)
+    def update_config(name: str, body: EndpointCoreConfig) -> dict[str, Any]:
         from lakebox.serving import endpoint_json
 
-        record = serving.update_config(name, config=body, wait=False)
+        record = serving.update_config(name, config=body.fields(), wait=False)
         _deploy_later(name)
         return endpoint_json(record)
 
-    @router.delete("/api/2.0/serving-endpoints/{name}")
+    @router.delete("/api/2.0/serving-endpoints/{name}", response_model=Empty)
     def delete(name: str) -> dict[str, Any]:
         serving.delete_endpoint(name)
         return {}

@@ -1,0 +1,281 @@
+"""Schemathesis against a real `lakebox up` on loopback: every lakebox REST operation of the
+OpenAPI document, with valid (positive) and invalid (negative) requests, must answer without a
+5xx, with a status the document declares and a body that fits the declared schema.
+
+The workspace is seeded (a table, a registered model with a version, a transition request and
+a comment, a webhook, a job with a finished run, a serving endpoint, a monitor with a refresh)
+and path and id parameters are widened to also draw those real names, so GET-by-id operations
+hit real objects and not only 404s. Deletes run last. Webhook URLs are pinned to a closed
+loopback port and the event dispatcher is off: nothing leaves this machine.
+
+Bounded: a few examples per operation and mode, no shrinking, no deadline; the whole test
+takes well under three minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lakebox
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis.errors import Unsatisfiable  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.core.failures import FailureGroup  # noqa: E402
+from schemathesis.generation import GenerationMode  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+pytestmark = pytest.mark.server
+
+_spec = importlib.util.spec_from_file_location(
+    "_lakebox_tests_conftest", Path(__file__).parents[1] / "conftest.py"
+)
+_conftest = importlib.util.module_from_spec(_spec)  # start_server/stop_server, module-scoped
+sys.modules[_spec.name] = _conftest
+_spec.loader.exec_module(_conftest)
+
+TOKEN = "fuzz-token"
+TABLE = "main.default.customers"
+MODEL = "churn"
+ENDPOINT = "churn-ep"
+CLOSED_URL = "http://127.0.0.1:9/hook"  # discard port: nothing listens, nothing is sent
+# (document, mode, examples) per operation
+RUNS = [
+    ("pinned", GenerationMode.POSITIVE, 4),
+    ("free", GenerationMode.POSITIVE, 3),
+    ("free", GenerationMode.NEGATIVE, 3),
+]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+
+
+def _seed(home: Path, script: Path) -> dict[str, Any]:
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.dummy import DummyRegressor
+
+    from lakebox.monitoring import Snapshot
+
+    home.mkdir(parents=True)
+    (home / "lakebox.toml").write_text("[events]\ndispatcher = false\n")
+    ws = lakebox.Workspace(home)
+    frame = pd.DataFrame(
+        {"sessions": [1.0, 2.0, 3.0], "spend": [1.0, 2.0, 4.0], "tickets": [1, 2, 3]}
+    )
+    ws.tables.create(TABLE, frame, comment="customers")
+    X = frame[["sessions", "spend", "tickets"]]
+    model = DummyRegressor(strategy="constant", constant=1.0).fit(X, [0.0, 0.0, 0.0])
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(X, model.predict(X)),
+            registered_model_name=MODEL,
+            pip_requirements=["scikit-learn"],
+        )
+    ws.models.create_transition_request(MODEL, "1", "Staging", comment="please")
+    comment = ws.models.create_comment(MODEL, "1", "looks good")
+    hook = ws.webhooks.create(
+        ["MODEL_VERSION_CREATED"], model_name=MODEL, http_url_spec={"url": CLOSED_URL}
+    )
+    job_id = ws.jobs.create(
+        {
+            "name": "fuzz-job",
+            "tasks": [{"task_key": "hello", "spark_python_task": {"python_file": str(script)}}],
+        }
+    )
+    ws.serving.create_endpoint(
+        ENDPOINT, [{"entity_name": MODEL, "entity_version": "1"}], wait=False
+    )
+    ws.monitors.create(TABLE, Snapshot())
+    refresh = ws.monitors.refresh(TABLE)
+    ws.close()
+    return {
+        "comment_id": str(comment.id),
+        "webhook_id": hook.id,
+        "job_id": job_id,
+        "refresh_id": refresh.refresh_id,
+    }
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory):  # type: ignore[no-untyped-def]
+    saved = dict(os.environ)
+    base = tmp_path_factory.mktemp("api-fuzz")
+    script = base / "hello.py"
+    script.write_text("print('hello from the fuzz job')\n")
+    ids = _seed(base / "ws", script)
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)
+    server = _conftest.start_server(base / "ws", token=TOKEN)
+    with server.client() as http:
+        run_id = http.post("/api/2.2/jobs/run-now", json={"job_id": ids["job_id"]}).json()["run_id"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = http.get("/api/2.2/jobs/runs/get", params={"run_id": run_id}).json()["state"]
+            if state.get("result_state"):
+                break
+            time.sleep(0.2)
+    ids["run_id"] = run_id
+    yield server, ids
+    _conftest.stop_server(server)
+
+
+def _documents(doc: dict[str, Any], ids: dict[str, Any]) -> tuple[dict, dict]:
+    """Two copies of the server's document: ``free`` as served, and ``pinned`` with id and
+    name parameters (and body fields) restricted to the seeded objects, so valid requests
+    reach real objects. Responses are untouched in both: conformance is checked against what
+    the server declares. In both, webhook URLs can only be a closed loopback port."""
+    real = {
+        "full_name": [TABLE],
+        "table_name": [TABLE],
+        "catalog_name": ["main"],
+        "schema_name": ["default"],
+        "name": [MODEL, ENDPOINT],
+        "model_name": [MODEL],
+        "version": ["1"],
+        "stage": ["Staging", "Production"],
+        "id": [ids["comment_id"], ids["webhook_id"]],
+        "webhook_id": [ids["webhook_id"]],
+        "job_id": [ids["job_id"]],
+        "run_id": [ids["run_id"]],
+        "refresh_id": [ids["refresh_id"]],
+    }
+    free = copy.deepcopy(doc)
+    for model_name, model in free["components"]["schemas"].items():
+        if model_name.startswith("HttpUrlSpec") and "url" in model.get("properties", {}):
+            model["properties"]["url"] = {"type": "string", "enum": [CLOSED_URL]}
+    pinned = copy.deepcopy(free)
+    for operations in pinned["paths"].values():
+        for operation in operations.values():
+            for param in operation.get("parameters", []):
+                if param["name"] in real:
+                    param["schema"] = {"enum": real[param["name"]]}
+                    param["required"] = True
+    models = pinned["components"]["schemas"]
+    for name in _refs(_parts(pinned, "requestBody"), models) - _refs(
+        _parts(pinned, "responses"), models
+    ):  # request bodies only: response schemas stay as served
+        props = models[name].get("properties", {})
+        for key in ("name", "version", "stage", "id", "job_id", "run_id", "model_name"):
+            if key in props:
+                props[key] = {"enum": real[key]}
+    return pinned, free
+
+
+def _parts(doc: dict[str, Any], key: str) -> list[Any]:
+    return [op[key] for ops in doc["paths"].values() for op in ops.values() if key in op]
+
+
+def _refs(node: Any, models: dict[str, Any], found: set[str] | None = None) -> set[str]:
+    """Names of the component schemas ``node`` refers to, transitively."""
+    found = set() if found is None else found
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in found:
+                found.add(name)
+                _refs(models[name], models, found)
+        for value in node.values():
+            _refs(value, models, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, models, found)
+    return found
+
+
+def _order(label: str) -> int:
+    destructive = ("DELETE ", "/delete", "/cancel")
+    return 1 if any(d in label for d in destructive) else 0
+
+
+def _fuzz_operation(
+    operation: Any, mode: GenerationMode, examples: int, call: Callable[[Any], None]
+) -> list[str]:
+    """Up to ``examples`` generated requests; every failing one's message (not only the first)."""
+    found: list[str] = []
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        try:
+            call(case)
+        except (Exception, FailureGroup) as exc:  # FailureGroup is a BaseExceptionGroup
+            found.append(" | ".join(str(exc).strip().splitlines()[:12]))
+
+    with contextlib.suppress(Unsatisfiable):  # e.g. no invalid request for a bare GET
+        run()
+    return found
+
+
+def test_rest_api_fuzz(fuzz_server):  # type: ignore[no-untyped-def]
+    server, ids = fuzz_server
+    failures = fuzz(server, ids)
+    assert not failures, "\n\n".join(failures)
+
+
+def fuzz(server: Any, ids: dict[str, Any]) -> list[str]:
+    """Fuzz every lakebox operation of ``server``; returns the failures found."""
+    with server.client() as http:
+        doc = http.get("/api/openapi.json").json()
+    pinned, free = _documents(doc, ids)
+    schemas = {
+        "pinned": schemathesis.openapi.from_dict(pinned),
+        "free": schemathesis.openapi.from_dict(free),
+    }
+    operations = [r.ok() for r in schemas["free"].get_all_operations()]
+    operations = [
+        op
+        for op in operations
+        if op.path.startswith(("/api/", "/monitoring/")) and not op.path.startswith("/api/ui")
+    ]
+    assert len(operations) >= 60, [op.label for op in operations]
+    operations.sort(key=lambda op: _order(op.label))
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    failures: list[str] = []
+    statuses: dict[str, list[int]] = {}
+    start = time.monotonic()
+    for free_operation in operations:
+        for which, mode, examples in RUNS:
+            operation = schemas[which].find_operation_by_label(free_operation.label)
+            assert operation is not None
+
+            def call(case: Any) -> None:
+                response = case.call(base_url=server.url, headers=headers)
+                statuses.setdefault(case.operation.label, []).append(response.status_code)
+                case.validate_response(response, checks=CHECKS)
+
+            found = _fuzz_operation(operation, mode, examples, call)
+            failures.extend(f"{operation.label} [{which} {mode}]: {f}" for f in found[:2])
+    elapsed = time.monotonic() - start
+    calls = sum(len(codes) for codes in statuses.values())
+    print(f"fuzzed {len(operations)} operations with {calls} requests in {elapsed:.1f}s")
+    for label, codes in statuses.items():
+        print(f"  {label}: " + ", ".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes))))
+    succeeded = sum(1 for codes in statuses.values() if any(c < 300 for c in codes))
+    print(f"{succeeded} of {len(statuses)} operations answered 2xx at least once")
+    return failures
