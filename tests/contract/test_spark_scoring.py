@@ -272,3 +272,24 @@ def test_spark_conf_setting_reaches_the_engine(tmp_path, spark_session_started) 
         assert engine.conf == {"spark.sql.shuffle.partitions": "3"}
     finally:
         ws.close()
+
+
+# ----------------------------------------------------------------------------- streaming
+def test_stream_scores_with_features_joined_on_the_engine(ws) -> None:
+    from lakebox.deploy import predictor
+
+    name = ws.settings.engine.name
+    score = predictor("models:/spend_model/1", ws=ws, keep_columns=["request_id"])
+    status = (
+        ws.streams.read_delta("main.raw.requests")
+        .map(score)
+        .write_delta(f"main.preds.stream_{name}", query_name=f"score_{name}")
+        .run()
+    )
+    assert status["state"] == "STOPPED"
+    got = ws.tables.read(f"main.preds.stream_{name}").sort_values("request_id")
+    assert got.columns.tolist() == [
+        "request_id", "prediction", "model_name", "model_version", "scored_at",
+    ]  # fmt: skip
+    np.testing.assert_allclose(got["prediction"].to_numpy(), ws.expected)
+    assert set(got["model_version"]) == {"1"}

@@ -15,8 +15,9 @@ stateless ``map`` steps) runs as a Spark Structured Streaming query:
   ``status.json``, the stop flag), with Spark's own offsets and commits in ``spark/`` inside
   it; ``ws.streams`` and ``lakebox streams`` list, stop and reset it as any other query.
 
-Streams Spark cannot run this way (file sources, watermarks, de-duplication, windows) run on the
-local runner, with the same results.
+Streams Spark cannot run this way (file sources, watermarks, de-duplication, windows, or a Spark
+Connect ``sc://`` master, whose ``foreachBatch`` runs on the server) run on the local runner,
+with the same results.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ SPARK_DIR = "spark"  # Spark's checkpoint (offsets, commits, sources) inside lak
 
 
 def runs_on_spark(query: StreamingQuery) -> bool:
-    """Whether ``query`` runs on Spark: a ``spark`` workspace, a Delta source, only ``map``
-    steps, and a Delta or ``foreach_batch`` sink. A checkpoint written by the other runner
+    """Whether ``query`` runs on Spark: a ``spark`` workspace with a classic master (not
+    Spark Connect), a Delta source, only ``map`` steps, and a Delta or ``foreach_batch`` sink. A checkpoint written by the other runner
     is refused rather than misread."""
-    if query.ws.settings.engine.name != "spark":
+    engine = query.ws.settings.engine
+    if engine.name != "spark" or engine.spark_master.startswith("sc://"):
+        # Spark Connect runs foreachBatch functions on the server, away from this workspace
         spark = False
     else:
         spark = (
