@@ -50,8 +50,8 @@ SPARK_DIR = "spark"  # Spark's checkpoint (offsets, commits, sources) inside lak
 
 def runs_on_spark(query: StreamingQuery) -> bool:
     """Whether ``query`` runs on Spark: a ``spark`` workspace with a classic master (not
-    Spark Connect), a Delta source, only ``map`` steps, and a Delta or ``foreach_batch`` sink. A checkpoint written by the other runner
-    is refused rather than misread."""
+    Spark Connect), a Delta source, only ``map`` steps, and a Delta or ``foreach_batch`` sink.
+    A checkpoint written by the other runner is refused rather than misread."""
     engine = query.ws.settings.engine
     if engine.name != "spark" or engine.spark_master.startswith("sc://"):
         # Spark Connect runs foreachBatch functions on the server, away from this workspace
