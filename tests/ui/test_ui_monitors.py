@@ -132,14 +132,7 @@ def test_refresh_button_runs_a_refresh_in_the_background_until_it_succeeds(clien
     assert started.status_code == 200
     after = re.search(r"refresh-status\?after=(\d+)", started.text)
     assert after is not None and int(after.group(1)) == max(before)
-    state, answer = "PENDING", started
-    deadline = time.monotonic() + 120
-    while state not in ("SUCCESS", "FAILED") and time.monotonic() < deadline:
-        time.sleep(0.2)
-        answer = client.get(f"/ui/monitors/{LOG}/refresh-status?after={after.group(1)}")
-        found = re.search(r'data-state="(\w+)"', answer.text)
-        assert found is not None
-        state = found.group(1)
+    state, answer = _wait_for_refresh(client, after.group(1))
     assert state == "SUCCESS", answer.text
     assert answer.headers["HX-Trigger"] == "monitor-refreshed"
     assert "hx-get" not in answer.text  # polling stops
@@ -147,6 +140,56 @@ def test_refresh_button_runs_a_refresh_in_the_background_until_it_succeeds(clien
     assert len(new) == 1 and new[0].state == "SUCCESS" and new[0].mode == "full"
     summary = client.get(f"/ui/monitors/{LOG}/summary")
     assert "2 refreshes" in _text(summary.text)
+
+
+def _wait_for_refresh(client: TestClient, after: str) -> Any:
+    state, answer = "PENDING", None
+    deadline = time.monotonic() + 120
+    while state not in ("SUCCESS", "FAILED") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = client.get(f"/ui/monitors/{LOG}/refresh-status?after={after}")
+        found = re.search(r'data-state="(\w+)"', answer.text)
+        assert found is not None
+        state = found.group(1)
+    return state, answer
+
+
+def test_a_failing_refresh_shows_failed_with_the_reason(client, mws):
+    # the monitored table loses its timestamp column: the refresh cannot run
+    mws.tables.write(
+        LOG,
+        _log(1, shift_from=None, seed=3).drop(columns=["ts"]),
+        mode="overwrite",
+        overwrite_schema=True,
+    )
+    headers = _csrf(client)
+    started = client.post(f"/ui/monitors/{LOG}/refresh", headers=headers)
+    after = re.search(r"refresh-status\?after=(\d+)", started.text)
+    assert after is not None
+    state, answer = _wait_for_refresh(client, after.group(1))
+    assert state == "FAILED"
+    assert "timestamp_col 'ts' is not a column" in html.unescape(answer.text)
+    assert mws.monitors.list_refreshes(LOG)[0].state == "FAILED"
+    listed = client.get("/ui/monitors").text.split(f'data-testid="monitor-{LOG}"')[1]
+    assert "FAILED" in _text(listed.split("</tr>")[0])
+
+
+def test_a_monitor_never_refreshed_renders_without_charts(ws):
+    ws.tables.write(LOG, _log(2, shift_from=None, seed=1))
+    ws.monitors.create(
+        LOG,
+        InferenceLog("ts", ["1 day"], prediction_col="prediction", model_id_col="model_version"),
+    )
+    client = TestClient(create_app(ws, token="", mount_mlflow=False))
+    row = client.get("/ui/monitors").text.split(f'data-testid="monitor-{LOG}"')[1]
+    assert "never" in _text(row.split("</tr>")[0])
+    assert client.get(f"/ui/monitors/{LOG}").status_code == 200
+    charts = client.get(f"/ui/monitors/{LOG}/charts")
+    assert charts.status_code == 200 and "No drift metrics yet" in charts.text
+    assert "Never refreshed" in client.get(f"/ui/monitors/{LOG}/activity").text
+    # with no refresh running, the status fragment is empty and stops polling
+    status = client.get(f"/ui/monitors/{LOG}/refresh-status?after=0")
+    assert 'data-state="NONE"' in status.text and "hx-get" not in status.text
 
 
 def test_refresh_needs_the_csrf_token(client, mws):

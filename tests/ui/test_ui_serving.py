@@ -200,6 +200,22 @@ def test_charts_count_requests_and_latency_from_the_inference_table(client, sws)
     assert 'data-testid="process-metrics"' in charts.text
 
 
+def test_an_endpoint_without_inference_table_charts_this_process_only(client, sws):
+    sws.serving.create_endpoint("ui-plain", [{"entity_name": "ui_churn", "entity_version": "2"}])
+    page = client.get("/ui/serving/ui-plain")
+    assert "requests are not logged" in page.text
+    charts = client.get("/ui/serving/ui-plain/charts")
+    assert "chart-requests" not in charts.text
+    assert "No request to this endpoint since the server started" in charts.text
+    headers = _csrf(client)
+    body = json.dumps({"inputs": [[1.0, 2.0, 3]]})
+    answer = client.post("/ui/serving/ui-plain/query", data={"body": body}, headers=headers)
+    assert 'data-status="200"' in answer.text
+    charts = client.get("/ui/serving/ui-plain/charts")
+    row = charts.text.split('data-testid="process-metrics"')[1].split("</tr>")[1]
+    assert "ui_churn-2" in row and "<td>1</td>" in row
+
+
 def test_sample_request_falls_back_to_the_signature():
     schema = ColumnSchema((("age", "long", True), ("plan", "string", True), ("x", "double", True)))
     model = SimpleNamespace(
