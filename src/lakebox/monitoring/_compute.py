@@ -312,6 +312,14 @@ def group_data(
                     continue
                 counts[group].setdefault(columns[rec["__c"]], {})[rec["__v"]] = rec["__n"]
     con.unregister("__d")
+    keys_np = group_keys(data, slicing_exprs, by_window=by_window, by_model=by_model)
+    return GroupedData(data, dict(profiles), dict(counts), rows, keys_np)
+
+
+def group_keys(
+    data: pa.Table, slicing_exprs: list[str], *, by_window: bool, by_model: bool
+) -> dict[str, np.ndarray]:
+    """The key columns of ``data`` as numpy arrays, for :meth:`GroupedData.indices`."""
     keys_np: dict[str, np.ndarray] = {}
     if by_window:
         window_col = data.column("__w").cast(pa.timestamp("us")).cast(pa.int64())
@@ -320,7 +328,7 @@ def group_data(
         keys_np["__m"] = data.column("__m").to_numpy(zero_copy_only=False)
     for expr in slicing_exprs:
         keys_np[f"__s:{expr}"] = data.column(f"__s:{expr}").to_numpy(zero_copy_only=False)
-    return GroupedData(data, dict(profiles), dict(counts), rows, keys_np)
+    return keys_np
 
 
 def _group_by(keys: list[str], by_model: bool) -> str:

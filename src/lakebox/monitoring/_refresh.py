@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute
 import pyarrow.dataset as pads
 
 from lakebox.errors import InvalidInput
@@ -25,11 +24,10 @@ from lakebox.monitoring._compute import (
     check_baseline,
     compute_metrics,
     drift_columns,
-    group_data,
-    load_frame,
     plan_columns,
     window_sql,
 )
+from lakebox.monitoring._frames import Frames, WindowBy, open_frames
 from lakebox.monitoring._profiles import InferenceLog, Snapshot, granularity_interval
 
 if TYPE_CHECKING:
@@ -184,6 +182,7 @@ def run_refresh(
     plan = plan_columns(info, dataset.schema)
     columns = list(plan.columns)
     con = _connect(ws)
+    frames = open_frames(ws, con)
     try:
         base: GroupedData | None = None
         base_version = None
@@ -191,16 +190,21 @@ def run_refresh(
         if info.baseline_table_name:
             bds, base_version = ws.tables.dataset(info.baseline_table_name)
             base_cols = check_baseline(info, plan, bds.schema)
-            frame = load_frame(
-                con, bds, plan, base_cols, info.slicing_exprs, window_sql=None, model=False
+            frame = frames.load(
+                info.baseline_table_name,
+                base_version,
+                plan,
+                base_cols,
+                info.slicing_exprs,
+                window=None,
+                model=False,
             )
-            if frame.num_rows == 0:
+            if frames.num_rows(frame) == 0:
                 raise InvalidInput(
                     f"Baseline table {info.baseline_table_name!r} is empty; "
                     "write the reference rows first."
                 )
-            base = group_data(
-                con,
+            base = frames.group(
                 frame,
                 plan,
                 base_cols,
@@ -208,6 +212,7 @@ def run_refresh(
                 list(info.custom_metrics),
                 by_window=False,
                 by_model=False,
+                sample_rows=info.drift_sample_rows,
             )
         incremental = (
             not full
@@ -225,11 +230,10 @@ def run_refresh(
             profile_rows += rows
         if isinstance(info.profile, Snapshot):
             windows = _snapshot(
-                ws,
                 info,
                 plan,
                 columns,
-                con,
+                frames,
                 base,
                 state,
                 version,
@@ -258,12 +262,12 @@ def run_refresh(
             for g in info.profile.granularities:
                 targets = changed[g] if changed is not None else None
                 done = _windowed(
-                    ws,
                     info,
                     plan,
                     columns,
                     con,
-                    dataset,
+                    frames,
+                    version,
                     base,
                     g,
                     targets,
@@ -291,6 +295,7 @@ def run_refresh(
             snapshot=isinstance(info.profile, Snapshot),
         )
     finally:
+        frames.close()
         con.close()
     new_state.update(
         table_version=version, baseline_version=base_version, config_hash=info.config_hash()
@@ -307,11 +312,10 @@ def run_refresh(
 
 
 def _snapshot(
-    ws: Workspace,
     info: MonitorInfo,
     plan: Any,
     columns: list[str],
-    con: duckdb.DuckDBPyConnection,
+    frames: Frames,
     base: GroupedData | None,
     state: dict[str, Any],
     version: int,
@@ -320,43 +324,40 @@ def _snapshot(
     drift_rows: list[dict[str, Any]],
     incremental: bool,
 ) -> list[datetime]:
-    dataset, _ = ws.tables.dataset(info.table_name, version=version)
-    literal = f"TIMESTAMP '{now.isoformat(sep=' ')}'"
-    frame = load_frame(
-        con,
-        dataset,
+    frame = frames.load(
+        info.table_name,
+        version,
         plan,
         columns,
         info.slicing_exprs,
-        window_sql=literal,
+        window=now,
         model=isinstance(info.profile, InferenceLog),
     )
-    if frame.num_rows == 0:
+    if frames.num_rows(frame) == 0:
         raise InvalidInput(f"Table {info.table_name!r} is empty; there is nothing to profile.")
     prev_time = state.get("snapshot_time")
     if incremental and prev_time and state.get("table_version") is not None:
         try:
-            old, _ = ws.tables.dataset(info.table_name, version=state["table_version"])
             prev = datetime.fromisoformat(prev_time)
-            old_frame = load_frame(
-                con,
-                old,
+            old_frame = frames.load(
+                info.table_name,
+                int(state["table_version"]),
                 plan,
                 columns,
                 info.slicing_exprs,
-                window_sql=f"TIMESTAMP '{prev.isoformat(sep=' ')}'",
+                window=prev,
                 model=False,
             )
-            if old_frame.schema.equals(frame.schema) and prev != now:
-                frame = pa.concat_tables([frame, old_frame])
+            both = frames.union(frame, old_frame) if prev != now else None
+            if both is not None:
+                frame = both
             else:
                 prev_time = None
         except Exception:
             prev_time = None
     else:
         prev_time = None
-    grouped = group_data(
-        con,
+    grouped = frames.group(
         frame,
         plan,
         columns,
@@ -364,6 +365,7 @@ def _snapshot(
         list(info.custom_metrics),
         by_window=True,
         by_model=False,
+        sample_rows=info.drift_sample_rows,
     )
     ends = {now: now}
     comparisons = []
@@ -389,12 +391,12 @@ def _snapshot(
 
 
 def _windowed(
-    ws: Workspace,
     info: MonitorInfo,
     plan: Any,
     columns: list[str],
     con: duckdb.DuckDBPyConnection,
-    dataset: Any,
+    frames: Frames,
+    version: int,
     base: GroupedData | None,
     granularity: str,
     targets: set[datetime] | None,
@@ -404,37 +406,29 @@ def _windowed(
     incremental: bool,
 ) -> set[datetime]:
     interval = granularity_interval(granularity)
-    wsql = window_sql(plan.timestamp_col, granularity)
-    where = f'"{plan.timestamp_col}" IS NOT NULL'
+    window = WindowBy(plan.timestamp_col, granularity)
     if targets is not None:
         if not targets:
             return set()
         nxt = _shift(con, sorted(targets), interval, "+")
         extended = set(targets) | set(nxt.values())
         prev = _shift(con, sorted(extended), interval, "-")
-        needed = sorted(extended | set(prev.values()))
-        literals = ", ".join(f"TIMESTAMP '{w.isoformat(sep=' ')}'" for w in needed)
-        where += f" AND {wsql} IN ({literals})"
+        window = WindowBy(plan.timestamp_col, granularity, sorted(extended | set(prev.values())))
         targets = extended
-    frame = load_frame(
-        con,
-        dataset,
+    frame = frames.load(
+        info.table_name,
+        version,
         plan,
         columns,
         info.slicing_exprs,
-        window_sql=wsql,
+        window=window,
         model=isinstance(info.profile, InferenceLog),
-        where=where,
     )
-    if frame.num_rows == 0:
+    if frames.num_rows(frame) == 0:
         return set()
     # per-model groups only when several models served (else they equal the all-models group)
-    several = (
-        isinstance(info.profile, InferenceLog)
-        and pa.compute.count_distinct(frame.column("__m")).as_py() > 1
-    )
-    grouped = group_data(
-        con,
+    several = isinstance(info.profile, InferenceLog) and frames.model_count(frame) > 1
+    grouped = frames.group(
         frame,
         plan,
         columns,
@@ -442,6 +436,7 @@ def _windowed(
         list(info.custom_metrics),
         by_window=True,
         by_model=several,
+        sample_rows=info.drift_sample_rows,
     )
     present = sorted({g[0] for g in grouped.rows})
     ends = _shift(con, present, interval, "+")
