@@ -58,6 +58,7 @@ def build_pages(ws: Workspace) -> APIRouter:
     def endpoint(request: Request, name: str) -> Response:
         record = ws.serving.get_endpoint(name)
         deployment, load_error = _deployment(ws, record)
+        record = ws.serving.get_endpoint(name)  # loading just now may have changed its state
         config = record.pending_config or record.config
         entities = config.served_entities if config else ()
         served = [_served(ws, record, e, deployment) for e in entities]
