@@ -70,6 +70,8 @@ def test_catalogs_schemas_and_tables_are_listed(tables_ws):
     top = client.get("/ui/catalog")
     assert top.status_code == 200
     assert 'href="/ui/catalog/dev"' in top.text and 'href="/ui/catalog/main/sales"' in top.text
+    assert 'href="/ui/catalog/main/sales/orders"' in top.text  # the whole tree, one page
+    assert 'href="/ui/catalog/dev/scratch/t"' in top.text
     main = client.get("/ui/catalog/main")
     assert 'data-testid="schema-sales"' in main.text
     assert "<td>2</td>" in main.text  # two tables in main.sales

@@ -65,7 +65,13 @@ def build_pages(ws: Workspace) -> APIRouter:
 
     @pages.get("/catalog")
     def catalogs(request: Request) -> Response:
-        tree = [(name, ws.tables.list_schemas(name)) for name in ws.tables.list_catalogs()]
+        by_schema: dict[tuple[str, str], list[str]] = {}
+        for info in ws.tables.list():
+            by_schema.setdefault((info.catalog, info.schema), []).append(info.name)
+        tree = [
+            (name, [(s, by_schema.get((name, s), [])) for s in ws.tables.list_schemas(name)])
+            for name in ws.tables.list_catalogs()
+        ]
         return render(request, "catalog/catalogs.html", {"catalogs": tree})
 
     @pages.get("/catalog/{catalog}")
