@@ -104,6 +104,7 @@ def test_list_shows_each_endpoint_with_state_and_traffic(client):
     row = page.text.split('data-testid="endpoint-ui-ep"')[1].split("</tr>")[0]
     text = _text(row)
     assert "READY" in text
+    assert "ui_churn v1" in text and "ui_churn v2" in text
     assert "ui_churn-1: 70%" in text and "ui_churn-2: 30%" in text
     assert LOG_TABLE in text
     assert 'href="/ui/serving/ui-ep"' in row

@@ -1,6 +1,9 @@
 """Monitor pages: every monitor with its last refresh and open alerts, and one monitor's
 dashboard (drift and quality over time, alert and refresh history, a Refresh button).
 
+An alert is *open* while its rule holds in the newest window of the metric tables (a rule
+that fired on an older window and no longer holds is history, not open).
+
 The charts are the monitoring report's own figures (:mod:`lakebox.monitoring._report`),
 drawn by the page's plotly.js. A refresh started here runs in a background thread of the
 server; the page polls a small status fragment until the refresh has finished, then reloads

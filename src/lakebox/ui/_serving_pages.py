@@ -140,7 +140,7 @@ def _summary(record: EndpointRecord) -> dict[str, Any]:
         ),
         "reason": record.reason,
         "served": [
-            f"{e.entity_name} {e.selector}"
+            f"{e.entity_name} {'v' + e.selector if e.entity_version else e.selector}"
             + (
                 f" (v{record.served_versions[e.name]})"
                 if e.name in record.served_versions and e.moves
