@@ -293,3 +293,35 @@ def test_stream_scores_with_features_joined_on_the_engine(ws) -> None:
     ]  # fmt: skip
     np.testing.assert_allclose(got["prediction"].to_numpy(), ws.expected)
     assert set(got["model_version"]) == {"1"}
+
+
+@pytest.mark.spark
+def test_spark_executors_load_a_shipped_model_copy(tmp_path, spark_session_started) -> None:
+    """On a cluster the executors cannot read the driver's model folder: the engine ships it
+    (SparkContext.addFile) and the predictor loads that copy. Deleting the driver's folder
+    reproduces a remote executor on one machine."""
+    import shutil
+
+    import mlflow.sklearn
+
+    from lakebox.deploy import ModelRef, Predictor
+    from lakebox.engines.spark import SparkEngine
+
+    x = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0]})
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(
+        LinearRegression().fit(x, [1.0, 2.0, 4.0]),
+        str(path),
+        input_example=x.head(1),
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+    rows = pa.table({"id": np.arange(50), "a": np.arange(50) / 10, "b": np.arange(50) % 2.0})
+    ref = ModelRef(str(path), None, None, str(path))
+    expected = Predictor(ref, keep_columns=["id"], scored_at=t(9))(rows)
+    engine = SparkEngine(spark_master="local[2]")
+    engine.ship(str(path))
+    shutil.rmtree(path)
+    predict = Predictor(ref, keep_columns=["id"], scored_at=t(9))
+    got = engine.score(engine.to_spark(rows).repartition(2), predict).toArrow().sort_by("id")
+    np.testing.assert_allclose(got["prediction"].to_numpy(), expected["prediction"].to_numpy())

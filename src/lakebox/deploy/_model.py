@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,6 +170,11 @@ class Predictor:
         return state
 
     @property
+    def model_dir(self) -> str:
+        """The model's local folder (engines ship it to their workers)."""
+        return self.model.local_path
+
+    @property
     def has_feature_spec(self) -> bool:
         """Whether the model carries a feature spec (its features are looked up)."""
         return (Path(self.model.local_path) / "artifacts" / SPEC_FILE).exists()
@@ -179,6 +184,11 @@ class Predictor:
         if self._loaded is not None:
             return
         import mlflow.pyfunc
+
+        if not Path(self.model.local_path).exists():  # on a Spark executor: its shipped copy
+            from lakebox.engines._spark_session import shipped_path
+
+            self.model = replace(self.model, local_path=shipped_path(self.model.local_path))
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)

@@ -14,7 +14,7 @@ from typing import Any
 
 from lakebox.errors import InvalidInput, LakeboxError, MissingDependency
 
-__all__ = ["import_pyspark", "spark_session", "stop_sessions"]
+__all__ = ["import_pyspark", "shipped_name", "shipped_path", "spark_session", "stop_sessions"]
 
 _lock = threading.Lock()
 _sessions: dict[str, Any] = {}
@@ -112,3 +112,24 @@ def stop_sessions() -> None:
             with contextlib.suppress(Exception):
                 session.stop()
         _sessions.clear()
+
+
+def shipped_name(path: str) -> str:
+    """The name a local folder is shipped to executors under (unique per driver path)."""
+    import hashlib
+
+    return "lakebox-" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16]
+
+
+def shipped_path(path: str) -> str:
+    """``path`` where it exists; else the executor's copy of the folder the driver shipped
+    from ``path`` (``SparkEngine.ship``); else ``path`` unchanged."""
+    if os.path.exists(path):
+        return path
+    try:
+        from pyspark import SparkFiles
+
+        candidate = SparkFiles.get(shipped_name(path))
+    except Exception:  # not in a Spark worker
+        return path
+    return candidate if os.path.exists(candidate) else path

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,6 +67,7 @@ class SparkEngine(Engine):
         self.master = spark_master
         self.conf = dict(spark_conf or {})
         self._session = session
+        self._shipped: dict[str, str] = {}
 
     @property
     def spark(self) -> Any:
@@ -143,11 +145,35 @@ class SparkEngine(Engine):
     def select(self, frame: Any, columns: Sequence[str]) -> Any:
         return self.frame(frame).select(*columns)
 
+    def ship(self, path: str) -> None:
+        """Make a local folder (a model) readable by executors on other machines: it goes to
+        every executor with ``SparkContext.addFile``, and :func:`shipped_path` finds the copy
+        there. Done once per folder; nothing to do for Spark Connect or a missing folder.
+
+        Example:
+            >>> engine.ship("/tmp/lakebox-score-1a2b/model")  # doctest: +SKIP
+        """
+        import shutil
+        import tempfile
+
+        from lakebox.engines._spark_session import shipped_name
+
+        if self.master.startswith("sc://") or path in self._shipped or not os.path.isdir(path):
+            return
+        # addFile names the copy after the folder: ship a copy with a name unique to `path`
+        staging = tempfile.mkdtemp(prefix="lakebox-ship-")
+        copy = os.path.join(staging, shipped_name(path))
+        shutil.copytree(path, copy)
+        self.spark.sparkContext.addFile(copy, recursive=True)
+        self._shipped[path] = copy
+
     def map_batches(self, frame: Any, fn: Any, *, sample_rows: int = 64) -> Any:
         """Apply ``fn`` to every Arrow batch of ``frame`` on the executors (``mapInArrow``).
 
         ``fn`` takes and returns a ``pyarrow.Table`` and must be picklable. The output schema
-        is taken from ``fn`` applied to the first ``sample_rows`` rows on the driver.
+        is taken from ``fn`` applied to the first ``sample_rows`` rows on the driver. A ``fn``
+        with a ``model_dir`` attribute (a model folder on the driver) has that folder shipped
+        to the executors first (see :meth:`ship`).
 
         Example:
             >>> doubled = engine.map_batches(frame, lambda t: t.set_column(
@@ -155,6 +181,9 @@ class SparkEngine(Engine):
         """
         from lakebox.engines._spark_delta import _plain_schema, spark_schema
 
+        model_dir = getattr(fn, "model_dir", None)
+        if isinstance(model_dir, str):
+            self.ship(model_dir)  # executors on other machines load the model from their copy
         sample = fn(frame.limit(sample_rows).toArrow())
         schema = _plain_schema(sample.schema)
 

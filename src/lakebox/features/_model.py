@@ -223,9 +223,16 @@ class _Predict:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_wrapper": None}
 
+    @property
+    def model_dir(self) -> str:
+        """The model's local folder (engines ship it to their workers)."""
+        return self.path
+
     def __call__(self, table: pa.Table) -> pa.Table:
         if self._wrapper is None:
-            self._wrapper = _load(self.path, shown=self.model_uri)
+            from lakebox.engines._spark_session import shipped_path
+
+            self._wrapper = _load(shipped_path(self.path), shown=self.model_uri)
         features = table.to_pandas()
         predictions = self._wrapper.predict(None, features)
         values = np.asarray(predictions)
