@@ -279,3 +279,69 @@ def fuzz(server: Any, ids: dict[str, Any]) -> list[str]:
     succeeded = sum(1 for codes in statuses.values() if any(c < 300 for c in codes))
     print(f"{succeeded} of {len(statuses)} operations answered 2xx at least once")
     return failures
+
+
+# Requests that answered 500 (or were accepted and failed later) before the fix at their cause.
+EDGE_CASES = [
+    # comment ids are integers: int('\xa0...') raised ValueError (found by the fuzz run)
+    ("PATCH", "/api/2.0/mlflow/comments/update", {"id": "\xa0x", "comment": "c"}, 400),
+    ("DELETE", "/api/2.0/mlflow/comments/delete?id=%C2%B2", None, 400),
+    # a version beyond SQLite's 64-bit integers, and a Unicode digit that int() refuses
+    (
+        "POST",
+        "/api/2.0/mlflow/databricks/model-versions/transition-stage",
+        {"name": MODEL, "version": "9" * 23, "stage": "Staging"},
+        400,
+    ),
+    ("GET", "/api/2.0/mlflow/transition-requests/list?name=churn&version=%C2%B2", None, 400),
+    # webhook job targets are job ids (the dispatcher int()s them)
+    (
+        "POST",
+        "/api/2.0/mlflow/registry-webhooks/create",
+        {"events": ["MODEL_VERSION_CREATED"], "job_spec": {"job_id": "\u00b2"}},
+        400,
+    ),
+    # serving: a Unicode-digit or 23-digit version was stored and failed only when loading
+    (
+        "POST",
+        "/api/2.0/serving-endpoints",
+        {
+            "name": "edge-ep",
+            "config": {
+                "served_entities": [{"name": "a", "entity_name": MODEL, "entity_version": "9" * 23}]
+            },
+        },
+        400,
+    ),
+    # page tokens and ids: Unicode digits passed str.isdigit() and broke int()
+    ("GET", "/api/2.1/unity-catalog/tables?page_token=%C2%B2", None, 400),
+    ("GET", "/api/2.2/jobs/runs/list?page_token=%C2%B2", None, 400),
+    ("GET", f"/api/2.2/jobs/get?job_id={2**64}", None, 400),
+    ("GET", f"/api/2.2/jobs/runs/list?offset={2**64}", None, 400),
+    (
+        "GET",
+        f"/api/2.1/unity-catalog/tables/{TABLE}/monitor/refreshes/{2**64}",
+        None,
+        400,
+    ),
+    # malformed JSON and wrong body types
+    ("POST", "/api/2.2/jobs/create", b'{"name": ', 400),
+    ("POST", "/api/2.2/jobs/run-now", [1, 2], 400),
+    ("POST", "/api/2.1/unity-catalog/tables/x/monitor", {"custom_metrics": [{"name": 1}]}, 400),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), EDGE_CASES)
+def test_edge_inputs_answer_4xx_with_the_error_shape(fuzz_server, method, path, body, status):  # type: ignore[no-untyped-def]
+    server, _ = fuzz_server
+    with server.client() as http:
+        if isinstance(body, bytes):
+            response = http.request(
+                method, path, content=body, headers={"content-type": "application/json"}
+            )
+        elif body is None:
+            response = http.request(method, path)
+        else:
+            response = http.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error_code", "message"}

@@ -158,8 +158,11 @@ def _job_columns(spec: dict[str, Any]) -> dict[str, Any]:
     job_id = spec.get("job_id")
     if job_id is None or str(job_id).strip() == "":
         raise InvalidInput("job_spec needs a job_id, e.g. job_spec={'job_id': 42}.")
+    text = str(job_id).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise InvalidInput(f"job_spec.job_id must be a lakebox job id such as 42, got {job_id!r}.")
     return {
-        "job_id": str(job_id),
+        "job_id": text,
         "workspace_url": spec.get("workspace_url") or None,
         "url": None,
         "secret": None,

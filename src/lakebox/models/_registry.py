@@ -591,7 +591,7 @@ class ModelRegistry:
     @staticmethod
     def _check_version(version: int | str) -> str:
         text = str(version).strip()
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < 1:
             raise InvalidInput(
                 f"Invalid model version {version!r}: versions are positive "
                 "integers such as 1 or '2'."

@@ -18,7 +18,8 @@ def job_runner(ws: Workspace) -> Any:
         return None
 
     def run(job_id: str, parameters: dict[str, str]) -> Any:
-        chosen: Any = int(job_id) if str(job_id).isdigit() else job_id
+        text = str(job_id)
+        chosen: Any = int(text) if text.isascii() and text.isdigit() else job_id
         return ws.jobs.run_now(chosen, job_parameters=parameters, trigger="WEBHOOK")
 
     return run

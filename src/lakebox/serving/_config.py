@@ -106,7 +106,7 @@ class ServedEntity:
             text = str(version).strip()
             if text.startswith("@"):
                 alias, version = text[1:], None
-            elif text.isdigit():
+            elif text.isascii() and text.isdigit() and len(text) <= 18:
                 version = text
             elif text.lower() in _STAGES:
                 stage, version = text, None
