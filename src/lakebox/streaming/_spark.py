@@ -53,8 +53,12 @@ def runs_on_spark(query: StreamingQuery) -> bool:
     Spark Connect), a Delta source, only ``map`` steps, and a Delta or ``foreach_batch`` sink.
     A checkpoint written by the other runner is refused rather than misread."""
     engine = query.ws.settings.engine
-    if engine.name != "spark" or engine.spark_master.startswith("sc://"):
+    if (
+        engine.name != "spark"
         # Spark Connect runs foreachBatch functions on the server, away from this workspace
+        or engine.spark_master.startswith("sc://")
+        or not _streaming_sources_supported()
+    ):
         spark = False
     else:
         spark = (
@@ -74,6 +78,16 @@ def runs_on_spark(query: StreamingQuery) -> bool:
             "run it on the spark engine or reset it (`lakebox streams reset`)."
         )
     return spark
+
+
+def _streaming_sources_supported() -> bool:
+    """Python streaming data sources with read limits need PySpark 4.2 or later."""
+    try:
+        import pyspark
+    except ImportError:
+        return True  # let the engine raise MissingDependency naming the extra
+    parts = [int(p) for p in pyspark.__version__.split(".")[:2] if p.isdigit()]
+    return tuple(parts) >= (4, 2)
 
 
 @dataclass
