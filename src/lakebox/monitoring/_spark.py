@@ -120,12 +120,9 @@ class SparkFrames:
     """Frames as Spark DataFrames (see the module docstring)."""
 
     def __init__(self, ws: Workspace) -> None:
-        from lakebox.engines import get_engine
-
-        settings = ws.settings.engine
-        engine = get_engine("spark", threads=settings.threads, spark_master=settings.spark_master)
         self.ws = ws
-        self.engine: SparkEngine = engine  # type: ignore[assignment]
+        # the workspace's engine (``[engine]`` settings), shared with training sets and scoring
+        self.engine: SparkEngine = ws.features.engine  # type: ignore[assignment]
         self.spark = self.engine.spark
         self._persisted: list[Any] = []
         self._views: list[str] = []
