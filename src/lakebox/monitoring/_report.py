@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from lakebox.monitoring._monitor import MonitorInfo
     from lakebox.workspace import Workspace
 
-__all__ = ["report_path", "write_report"]
+__all__ = ["chart_sections", "metric_tables", "report_path", "write_report"]
 
 MAX_DIST_COLUMNS = 12
 SAMPLE_ROWS = 5000
@@ -93,27 +93,41 @@ def _div(fig: _Figure, div_id: str) -> str:
     return str(html_div)
 
 
-def write_report(ws: Workspace, info: MonitorInfo) -> Path:
-    """Render the dashboard of ``info`` and return the file's path."""
-    go = _plotly()
-    import plotly.offline
+def metric_tables(ws: Workspace, info: MonitorInfo) -> tuple[pa.Table | None, pa.Table | None]:
+    """The monitor's profile and drift metric tables (``None`` before the first refresh)."""
+    return (
+        _read(ws, info.profile_metrics_table_name),
+        _read(ws, info.drift_metrics_table_name),
+    )
 
-    profile = _read(ws, info.profile_metrics_table_name)
-    drift = _read(ws, info.drift_metrics_table_name)
+
+def chart_sections(ws: Workspace, info: MonitorInfo) -> dict[str, str]:
+    """The dashboard's chart sections as HTML (plotly divs, without plotly.js itself), by name:
+    ``drift``, ``distributions`` and ``quality``. The report file and the workspace pages
+    both draw these."""
+    go = _plotly()
+    profile, drift = metric_tables(ws, info)
     con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
-    sections: list[str] = []
     try:
+        con.execute("SET TimeZone='UTC'")
         if drift is not None:
             con.register("drift", drift)
         if profile is not None:
             con.register("profile", profile)
-        sections.append(_drift_section(go, con, info, drift))
-        sections.append(_distribution_section(go, con, ws, info, profile))
-        sections.append(_quality_section(go, con, info, profile))
-        sections.append(_alert_section(ws, info))
+        return {
+            "drift": _drift_section(go, con, info, drift),
+            "distributions": _distribution_section(go, con, ws, info, profile),
+            "quality": _quality_section(go, con, info, profile),
+        }
     finally:
         con.close()
+
+
+def write_report(ws: Workspace, info: MonitorInfo) -> Path:
+    """Render the dashboard of ``info`` and return the file's path."""
+    import plotly.offline
+
+    sections = [*chart_sections(ws, info).values(), _alert_section(ws, info)]
     refreshes = ws.monitors.list_refreshes(info.table_name)
     last = refreshes[0] if refreshes else None
     meta = {

@@ -195,8 +195,7 @@ def _open_alerts(ws: Workspace, info: MonitorInfo) -> list[Alert]:
     rules = ws.monitors.list_alerts(info.table_name)
     if not rules:
         return []
-    profile = _latest(_report._read(ws, info.profile_metrics_table_name))
-    drift = _latest(_report._read(ws, info.drift_metrics_table_name))
+    profile, drift = (_latest(t) for t in _report.metric_tables(ws, info))
     if profile is None or drift is None:
         return []
     found = []
@@ -293,27 +292,7 @@ def _activity(ws: Workspace, info: MonitorInfo) -> dict[str, Any]:
 def _chart_sections(ws: Workspace, info: MonitorInfo) -> list[dict[str, str]]:
     """The report's drift, quality and distribution sections (plotly divs drawn by the
     page's plotly.js), each as ``{"id", "html"}``."""
-    import duckdb
+    from lakebox.monitoring._report import chart_sections
 
-    from lakebox.monitoring import _report
-
-    go = _report._plotly()
-    profile = _report._read(ws, info.profile_metrics_table_name)
-    drift = _report._read(ws, info.drift_metrics_table_name)
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone='UTC'")
-        if drift is not None:
-            con.register("drift", drift)
-        if profile is not None:
-            con.register("profile", profile)
-        return [
-            {"id": "drift", "html": _report._drift_section(go, con, info, drift)},
-            {"id": "quality", "html": _report._quality_section(go, con, info, profile)},
-            {
-                "id": "distributions",
-                "html": _report._distribution_section(go, con, ws, info, profile),
-            },
-        ]
-    finally:
-        con.close()
+    sections = chart_sections(ws, info)
+    return [{"id": key, "html": sections[key]} for key in ("drift", "quality", "distributions")]
