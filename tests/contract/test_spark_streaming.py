@@ -9,6 +9,7 @@ same files, and the sink recognises it from the table's application transaction.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -167,3 +168,73 @@ def test_checkpoint_of_the_other_runner_is_refused(tmp_path) -> None:
             query(spark).run()
     finally:
         spark.close()
+
+
+CHILD = """
+import os, sys
+import lakebox
+from lakebox.streaming import _spark
+
+real = _spark.commit_frame
+
+def commit_then_die(*args, **kwargs):
+    done = real(*args, **kwargs)
+    if kwargs["batch_id"] == 1:
+        os._exit(9)  # dies after the Delta commit of batch 1, before Spark logs the batch
+    return done
+
+_spark.commit_frame = commit_then_die
+
+def with_total(df):
+    return df.assign(total=df["amount"] * df["qty"])
+
+ws = lakebox.Workspace(sys.argv[1], engine="spark", spark_master="local[2]")
+(ws.streams.read_delta("main.raw.events", max_files_per_trigger=1)
+ .map(with_total).write_delta("main.out.totals", query_name="totals").run())
+"""
+
+
+@pytest.mark.spark
+def test_spark_stream_killed_after_a_commit_restarts_exactly_once(
+    tmp_path, spark_session_started
+) -> None:
+    import signal
+    import subprocess
+
+    home = tmp_path / "ws"
+    ws = lakebox.Workspace(home, engine="spark", spark_master="local[2]")
+    try:
+        ws.tables.create("main.raw.events", events(0, 2))
+        ws.tables.write("main.raw.events", events(2, 2))
+        ws.tables.write("main.raw.events", events(4, 2))
+        script = tmp_path / "child.py"
+        script.write_text(CHILD)
+        env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(home)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _, err = child.communicate(timeout=480)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)  # the child's JVM, if it outlived it
+        assert child.returncode == 9, err.decode()[-3000:]
+        # batches 0 and 1 are in the table; Spark logged only batch 0 as done
+        assert output(ws, "main.out.totals") == expected(4)
+        version = ws.tables.delta_table("main.out.totals").version()
+        spark_commits = home / "checkpoints" / "totals" / "spark" / "commits"
+        assert sorted(p.name for p in spark_commits.iterdir() if p.name.isdigit()) == ["0"]
+        # restart here: Spark replays batch 1 (skipped by the sink), then runs batch 2
+        status = query(ws).run()
+        assert status["last_batch_id"] == 2
+        assert output(ws, "main.out.totals") == expected(6)
+        history = ws.tables.delta_table("main.out.totals").history()
+        assert ws.tables.delta_table("main.out.totals").version() == version + 1
+        batches = sorted(int(h["lakebox.batch_id"]) for h in history if "lakebox.batch_id" in h)
+        assert batches == [0, 1, 2]
+    finally:
+        ws.close()
