@@ -2,9 +2,10 @@
 
 :class:`SparkFrames` implements :class:`~lakebox.monitoring._frames.Frames` with Spark: the
 table version is read from its Delta files (:mod:`lakebox.engines._spark_delta`), window,
-model and slice keys are Spark expressions, and every profile aggregate is one grouped Spark
-SQL query per slicing expression (``GROUPING SETS`` add the per-model groups). Only aggregates
-reach the driver, plus, for the drift statistics, a bounded sample of each group's rows.
+model and slice keys are Spark expressions, and the profile aggregates of every group (window x
+slice x model) are one Spark SQL aggregation with ``GROUPING SETS``; the categorical value
+counts another. Only aggregates reach the driver, plus, for the drift statistics, a bounded
+sample of each group's rows.
 
 What is exact and what is estimated (the local engine makes the same kind of choices):
 
@@ -14,8 +15,9 @@ What is exact and what is estimated (the local engine makes the same kind of cho
 * **quantiles**: ``percentile_approx`` with accuracy :data:`QUANTILE_ACCURACY` (rank error at
   most ``n / QUANTILE_ACCURACY``; exact discrete quantiles on small groups, as DuckDB's
   ``reservoir_quantile`` is up to 16,384 rows).
-* **distinct counts**: ``approx_count_distinct`` (HyperLogLog++, ~5% relative error), as the
-  local engine's DuckDB ``approx_count_distinct``; the two estimates differ slightly.
+* **distinct counts**: ``approx_count_distinct`` (HyperLogLog++, ~5% relative standard
+  error), as the local engine's DuckDB ``approx_count_distinct`` (its own HyperLogLog); the two
+  estimates differ by up to ~15% on the same data (measured in ``benchmarks/bench_spark.py``).
 * **numeric drift, quality metrics, concept drift**: computed by the same scipy /
   scikit-learn code as locally, on the rows of each group pulled to the driver. A group of at
   most ``drift_sample_rows`` rows comes whole, so its statistics equal the local engine's. A
@@ -26,8 +28,10 @@ What is exact and what is estimated (the local engine makes the same kind of cho
   local engine uses every row. With ``drift_sample_rows=None`` a group comes whole up to
   :data:`MAX_GROUP_ROWS` rows, then sampled.
 
-The work grows across executors: the scans and partial aggregates run per file split, the
-final aggregates are one shuffle by group key, and the sample is a filter on each partition.
+The work grows across executors: the Parquet scans and partial aggregates run per file split,
+the final aggregates are one shuffle by group key (small: one row per group), and the sample
+is a filter on each partition; the driver's share is bounded by the number of groups times
+``drift_sample_rows``, not by the table's size.
 """
 
 from __future__ import annotations
