@@ -53,7 +53,12 @@ TOKEN = "fuzz-token"
 TABLE = "main.default.customers"
 MODEL = "churn"
 ENDPOINT = "churn-ep"
-CLOSED_URL = "http://127.0.0.1:9/hook"  # discard port: nothing listens, nothing is sent
+CLOSED_URL = "http://127.0.0.1:9/hook"
+ROW = {
+    "sessions": 1.0,
+    "spend": 2.0,
+    "tickets": 3,
+}  # discard port: nothing listens, nothing is sent
 # (document, mode, examples) per operation
 RUNS = [
     ("pinned", GenerationMode.POSITIVE, 4),
@@ -106,6 +111,7 @@ def _seed(home: Path, script: Path) -> dict[str, Any]:
     refresh = ws.monitors.refresh(TABLE)
     ws.close()
     return {
+        "script": str(script),
         "comment_id": str(comment.id),
         "webhook_id": hook.id,
         "job_id": job_id,
@@ -156,17 +162,36 @@ def _documents(doc: dict[str, Any], ids: dict[str, Any]) -> tuple[dict, dict]:
         "job_id": [ids["job_id"]],
         "run_id": [ids["run_id"]],
         "refresh_id": [ids["refresh_id"]],
+        "served_model": [f"{MODEL}-1"],
+    }
+    task = {"task_key": "hello", "spark_python_task": {"python_file": ids["script"]}}
+    entities = [{"entity_name": MODEL, "entity_version": "1"}]
+    valid = {
+        "QueryEndpointInput": {"dataframe_records": [[ROW]]},
+        "JobSettings": {"name": ["fuzz-made"], "tasks": [[task]]},
+        "SubmitRun": {"run_name": ["fuzz-run"], "tasks": [[task]]},
+        "EndpointCoreConfig": {"served_entities": [entities]},
+        "CreateServingEndpoint": {"name": ["fuzz-ep"], "config": [{"served_entities": entities}]},
+        "CreateWebhook": {
+            "events": [["MODEL_VERSION_CREATED"]],
+            "model_name": [MODEL],
+            "http_url_spec": [{"url": CLOSED_URL}],
+        },
+        "MonitorSettings": {"snapshot": [{}], "slicing_exprs": [["tickets > 1"]]},
     }
     free = copy.deepcopy(doc)
     for model_name, model in free["components"]["schemas"].items():
         if model_name.startswith("HttpUrlSpec") and "url" in model.get("properties", {}):
             model["properties"]["url"] = {"type": "string", "enum": [CLOSED_URL]}
     pinned = copy.deepcopy(free)
-    for operations in pinned["paths"].values():
+    for path, operations in pinned["paths"].items():
         for operation in operations.values():
             for param in operation.get("parameters", []):
-                if param["name"] in real:
-                    param["schema"] = {"enum": real[param["name"]]}
+                values = real.get(param["name"])
+                if param["name"] == "name" and "serving-endpoints" in path:
+                    values = [ENDPOINT]
+                if values is not None:
+                    param["schema"] = {"enum": values}
                     param["required"] = True
     models = pinned["components"]["schemas"]
     for name in _refs(_parts(pinned, "requestBody"), models) - _refs(
@@ -176,6 +201,13 @@ def _documents(doc: dict[str, Any], ids: dict[str, Any]) -> tuple[dict, dict]:
         for key in ("name", "version", "stage", "id", "job_id", "run_id", "model_name"):
             if key in props:
                 props[key] = {"enum": real[key]}
+        if name in valid:  # bodies that pass lakebox's own checks, so creates succeed
+            models[name] = {
+                "type": "object",
+                "properties": {k: {"enum": v} for k, v in valid[name].items()},
+                "required": sorted(valid[name]),
+                "additionalProperties": False,
+            }
     return pinned, free
 
 
@@ -248,11 +280,7 @@ def fuzz(server: Any, ids: dict[str, Any]) -> list[str]:
         "free": schemathesis.openapi.from_dict(free),
     }
     operations = [r.ok() for r in schemas["free"].get_all_operations()]
-    operations = [
-        op
-        for op in operations
-        if op.path.startswith(("/api/", "/monitoring/")) and not op.path.startswith("/api/ui")
-    ]
+    operations = [op for op in operations if op.path.startswith(("/api/", "/serving-endpoints/"))]
     assert len(operations) >= 60, [op.label for op in operations]
     operations.sort(key=lambda op: _order(op.label))
     headers = {"Authorization": f"Bearer {TOKEN}"}

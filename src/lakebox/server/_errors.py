@@ -121,14 +121,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _drop_422(default_openapi())
+            _finish_openapi(default_openapi())
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _drop_422(schema: dict[str, Any]) -> None:
-    """FastAPI documents a 422 ``HTTPValidationError``; lakebox answers 400 instead."""
+def _finish_openapi(schema: dict[str, Any]) -> None:
+    """FastAPI documents a 422 ``HTTPValidationError``; lakebox answers 400 instead. The
+    bearer token is declared (optional: a loopback server may run without one)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "[server] token in lakebox.toml or LAKEBOX_TOKEN, when set.",
+    }
+    schema["security"] = [{"bearerAuth": []}, {}]
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             if isinstance(operation, dict):
@@ -179,10 +187,12 @@ class ApiFallback:
                 if status in (404, 405) and not content_type.startswith(b"application/json"):
                     replaced = True
                     what = "No API found for" if status == 404 else "Method not allowed:"
+                    allow = [(k, v) for k, v in message.get("headers", []) if k == b"allow"]
                     await _send_json(
                         send,
                         status,
                         error_body(status, f"{what} '{scope['method']} {scope['path']}'."),
+                        extra_headers=allow,
                     )
                     return
             if replaced:

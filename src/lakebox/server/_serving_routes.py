@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from lakebox.errors import LakeboxError
-from lakebox.server._schema import ERROR_RESPONSES, UNSET, Answer, Body, Empty
+from lakebox.server._schema import ERROR_RESPONSES, UNSET, Answer, Body, Empty, ErrorResponse
 
 if TYPE_CHECKING:
     from lakebox.workspace import Workspace
@@ -116,6 +116,29 @@ class ListEndpointsResponse(Answer):
     endpoints: list[ServingEndpointDetailed]
 
 
+class QueryEndpointInput(Body):
+    """Databricks' ``QueryEndpointInput``: one of the four input forms (or a ``text/csv``
+    body), plus optional ``params``."""
+
+    dataframe_split: dict[str, Any] | None = Field(
+        None, description='{"columns": [...], "data": [[...], ...]}'
+    )
+    dataframe_records: list[dict[str, Any]] | None = None
+    instances: list[Any] | None = None
+    inputs: Any = None
+    params: dict[str, Any] | None = None
+    client_request_id: str | None = None
+
+
+class QueryEndpointResponse(Answer):
+    predictions: Any
+
+
+_QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "The request body is over the size limit."},
+}
+
+
 def build_router(ws: Workspace) -> APIRouter:
     serving = ws.serving
     runtime = serving.runtime
@@ -206,6 +229,25 @@ def build_router(ws: Workspace) -> APIRouter:
         methods=["POST"],
         include_in_schema=False,
     )
+
+    # The plain routes above answer first; these entries only document them in OpenAPI.
+    @router.post(
+        "/serving-endpoints/{name}/invocations",
+        response_model=QueryEndpointResponse,
+        responses=_QUERY_ERRORS,
+        summary="Query a serving endpoint",
+    )
+    def query_doc(name: str, body: QueryEndpointInput) -> Any:
+        raise AssertionError("answered by the plain invocation route")  # pragma: no cover
+
+    @router.post(
+        "/serving-endpoints/{name}/served-models/{served_model}/invocations",
+        response_model=QueryEndpointResponse,
+        responses=_QUERY_ERRORS,
+        summary="Query one served model of a serving endpoint",
+    )
+    def query_served_doc(name: str, served_model: str, body: QueryEndpointInput) -> Any:
+        raise AssertionError("answered by the plain invocation route")  # pragma: no cover
 
     # ----------------------------------------------------------------- operations
     async def metrics(_request: Request) -> Response:

@@ -131,6 +131,13 @@ def test_wrong_method_on_a_lakebox_path_is_405(client):  # type: ignore[no-untyp
     assert "DELETE" in delete_only.headers["allow"]
 
 
+def test_wrong_method_on_an_mlflow_path_is_json_405(client):  # type: ignore[no-untyped-def]
+    response = client.get("/api/2.0/mlflow/experiments/create")
+    assert response.status_code == 405
+    assert _shape(response)["error_code"] == "METHOD_NOT_ALLOWED"
+    assert "POST" in response.headers["allow"]
+
+
 def test_without_mlflow_mounted(bare_app):  # type: ignore[no-untyped-def]
     with TestClient(bare_app, base_url=BASE) as c:
         unknown = c.get("/api/2.0/unknown")
@@ -174,6 +181,7 @@ def test_openapi_declares_bodies_answers_and_errors(client):  # type: ignore[no-
     doc = client.get("/api/openapi.json").json()
     schemas = doc["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
+    assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert set(schemas["ErrorResponse"]["required"]) == {"error_code", "message"}
     operations = [
         (method.upper(), path, op)
