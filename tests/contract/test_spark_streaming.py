@@ -126,9 +126,10 @@ def test_spark_replayed_batch_is_not_written_twice(tmp_path, spark_session_start
         assert status["last_batch_id"] == last
         assert ws.tables.delta_table("main.out.totals").version() == version  # ... no commit
         assert output(ws, "main.out.totals") == expected(7)
-        # and the query goes on from there
+        # and the query goes on from there, here on a processing-time trigger
         ws.tables.write("main.raw.events", events(7, 1))
-        query(ws).run()
+        status = query(ws).run(processing_time="0.5 seconds", max_batches=1)
+        assert status["state"] == "STOPPED" and status["trigger"] == "processing_time"
         assert output(ws, "main.out.totals") == expected(8)
     finally:
         ws.close()

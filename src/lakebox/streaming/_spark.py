@@ -23,6 +23,7 @@ with the same results.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -35,6 +36,7 @@ from deltalake import CommitProperties, Transaction
 from deltalake.exceptions import CommitFailedError
 
 from lakebox.errors import Conflict, LakeboxError, SchemaMismatch
+from lakebox.streaming._checkpoint import write_json
 from lakebox.streaming._ops import Context, Map
 from lakebox.streaming._sinks import COMMIT_RETRIES, DeltaSink, ForeachBatchSink
 from lakebox.streaming._sources import DeltaSource
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["commit_frame", "runs_on_spark", "run_on_spark"]
 
 SPARK_DIR = "spark"  # Spark's checkpoint (offsets, commits, sources) inside lakebox's
+SOURCE_SCHEMA = "source_schema.json"  # the source schema the query started with
 
 
 def runs_on_spark(query: StreamingQuery) -> bool:
@@ -301,7 +304,12 @@ def run_on_spark(
     ckpt.path.mkdir(parents=True, exist_ok=True)
     with ckpt.lock():
         sink.start(ws)
-        source.start(ws, [])
+        # the schema the query started with, not today's (as the local runner keeps it)
+        recorded = ckpt.path / SOURCE_SCHEMA
+        history = [{"schema": json.loads(recorded.read_text())}] if recorded.exists() else []
+        source.start(ws, history)
+        if not recorded.exists() and isinstance(source, DeltaSource):
+            write_json(recorded, source.recorded_schema())
         query.id = ckpt.bind(name=query.name, source=source.describe(), sink=sink.describe())
         ckpt.clear_stop()
         assert isinstance(source, DeltaSource)
@@ -316,7 +324,7 @@ def run_on_spark(
         elif trigger == "once":
             writer = writer.trigger(once=True)
         else:
-            writer = writer.trigger(processingTime=f"{max(interval, 0.1)} seconds")
+            writer = writer.trigger(processingTime=f"{max(int(interval * 1000), 100)} milliseconds")
         handler.write_status("RUNNING")
         deadline = None if timeout is None else time.monotonic() + timeout
         running = writer.start()
