@@ -49,6 +49,7 @@ def scored_frame(job: ScoreJob) -> Any:
     )
     frame = engine.read(snapshot)
     predict = job.predictor
+    sample = None
     if predict.has_feature_spec:
         from lakebox.features import FeatureSpec
 
@@ -57,9 +58,12 @@ def scored_frame(job: ScoreJob) -> Any:
             ws, frame.columns, versions=predict.feature_versions, override=True
         )
         if joins:
+            # the output schema comes from scoring a few joined rows: join a few input rows
+            # rather than take a few rows of the whole join (which would run it twice)
+            sample = engine.join_frame(frame.limit(64), joins)
             frame = engine.join_frame(frame, joins)
         predict = replace(predict, features_joined=True)
-    return engine.score(frame, predict)
+    return engine.score(frame, predict, sample=sample)
 
 
 def score_on_spark(job: ScoreJob) -> tuple[int | None, int]:

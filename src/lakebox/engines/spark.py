@@ -167,11 +167,13 @@ class SparkEngine(Engine):
         self.spark.sparkContext.addFile(copy, recursive=True)
         self._shipped[path] = copy
 
-    def map_batches(self, frame: Any, fn: Any, *, sample_rows: int = 64) -> Any:
+    def map_batches(self, frame: Any, fn: Any, *, sample_rows: int = 64, sample: Any = None) -> Any:
         """Apply ``fn`` to every Arrow batch of ``frame`` on the executors (``mapInArrow``).
 
         ``fn`` takes and returns a ``pyarrow.Table`` and must be picklable. The output schema
-        is taken from ``fn`` applied to the first ``sample_rows`` rows on the driver. A ``fn``
+        is taken from ``fn`` applied to the first ``sample_rows`` rows on the driver, or to
+        ``sample`` (a small frame with the same columns, cheaper to compute than a limit over
+        a frame that ends in a shuffle, e.g. the join of a few input rows). A ``fn``
         with a ``model_dir`` attribute (a model folder on the driver) has that folder shipped
         to the executors first (see :meth:`ship`).
 
@@ -184,8 +186,8 @@ class SparkEngine(Engine):
         model_dir = getattr(fn, "model_dir", None)
         if isinstance(model_dir, str):
             self.ship(model_dir)  # executors on other machines load the model from their copy
-        sample = fn(frame.limit(sample_rows).toArrow())
-        schema = _plain_schema(sample.schema)
+        rows = sample if sample is not None else frame.limit(sample_rows)
+        schema = _plain_schema(fn(rows.toArrow()).schema)
 
         def apply(batches: Any) -> Any:
             for batch in batches:
@@ -196,7 +198,7 @@ class SparkEngine(Engine):
         return frame.mapInArrow(apply, spark_schema(schema))
 
     # ----------------------------------------------------------------- scoring
-    def score(self, frame: Any, predict: Any, *, sample_rows: int = 64) -> Any:
+    def score(self, frame: Any, predict: Any, *, sample_rows: int = 64, sample: Any = None) -> Any:
         """Score a Spark DataFrame with an Arrow-batch function, in parallel on the executors.
 
         ``predict`` takes and returns a ``pyarrow.Table`` and must be picklable, e.g. a
@@ -218,7 +220,7 @@ class SparkEngine(Engine):
         ):
             # one time stamp for the whole job, as the local path stamps one per call
             predict = dataclasses.replace(predict, scored_at=datetime.now(timezone.utc))
-        return self.map_batches(frame, predict, sample_rows=sample_rows)
+        return self.map_batches(frame, predict, sample_rows=sample_rows, sample=sample)
 
     # ----------------------------------------------------------------- joins
     def join_features(self, entities: pa.Table, joins: Sequence[FeatureJoin]) -> pa.Table:

@@ -121,10 +121,14 @@ def transform(ws: Workspace, frame: Any, ops: tuple[Any, ...]) -> Any:
                 joins = spec.offline_joins(
                     ws, frame.columns, versions=predict.feature_versions, override=True
                 )
+                sample = None
                 if joins:
+                    sample = engine.join_frame(frame.limit(64), joins)  # see deploy._spark
                     frame = engine.join_frame(frame, joins)
                 predict = replace(predict, features_joined=True)
-            frame = engine.score(frame, predict)
+                frame = engine.score(frame, predict, sample=sample)
+            else:
+                frame = engine.score(frame, predict)
         else:
             frame = engine.map_batches(frame, _MapStep(op))
     return frame
