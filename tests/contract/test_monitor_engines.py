@@ -4,7 +4,7 @@ Each test writes the same Delta tables into a local-engine workspace and a spark
 workspace (``local[2]``, one SparkSession for the test session), creates the same monitor in
 both, refreshes, and compares the profile and drift metric tables row by row. Values must be
 equal (to float rounding) except ``distinct_count``, which both engines estimate with
-HyperLogLog sketches of their own (compared within 10%), and drift statistics of groups larger
+HyperLogLog sketches of their own (compared within 20%), and drift statistics of groups larger
 than ``drift_sample_rows``, which both engines estimate from samples (compared within
 sampling error). Spark tests are marked ``spark``; in CI a missing pyspark or Java fails.
 """
@@ -165,7 +165,7 @@ def assert_same(
             where = f"{col} of {key}"
             if col in ESTIMATED:
                 if not _missing(a):
-                    assert abs(a - b) <= max(2, 0.1 * a), where
+                    assert abs(a - b) <= max(2, 0.2 * a), where
                 continue
             if col == "frequent_items" and a is not None:
                 assert [dict(i) for i in a] == [dict(i) for i in b], where
@@ -289,31 +289,46 @@ def test_snapshot_with_baseline_and_consecutive(pair: Any) -> None:
 
 
 def test_large_groups_are_sampled_for_drift(pair: Any) -> None:
-    """Groups past drift_sample_rows: aggregates stay exact, drift statistics agree within
-    sampling error (both engines sample, differently)."""
+    """Groups past drift_sample_rows: aggregates stay exact; binned distances of continuous
+    columns stay exact (Spark counts every row into the local engine's bins); KS and
+    Wasserstein agree within sampling error (both engines sample, differently)."""
     write_both(pair, LOG, make_log(days=2, n_per_day=3000))
+    write_both(pair, BASE, make_log(days=1, n_per_day=3000, seed=5).drop(columns=["ts"]))
 
     def create(ws: Any) -> None:
         ws.monitors.create(
-            LOG, TimeSeries("ts", ["1 day"]), columns=["x", "plan"], drift_sample_rows=500
+            LOG,
+            TimeSeries("ts", ["1 day"]),
+            columns=["x", "visits", "plan"],
+            baseline_table_name=BASE,
+            slicing_exprs=["active"],
+            drift_sample_rows=500,
         )
 
     (lp, ld), (sp, sd) = refresh_both(pair, create)
     # quantiles of groups past the cap: Spark's percentile_approx ranks differ by one row
     assert_same(lp, sp, approx={"quantiles": 0.05})
-    tolerance = {
+    sampled = {
         "ks_statistic": 0.12,
         "wasserstein_distance": 0.25,
+        "ks_pvalue": 1.0,
+        "concept_chi_squared_statistic": math.inf,
+        "concept_chi_squared_pvalue": 1.0,
+    }
+    continuous = ld.column_name == "x", sd.column_name == "x"
+    assert_same(ld[continuous[0]], sd[continuous[1]], approx=sampled)
+    # few-valued columns (visits: 6 values) are counted from the sample on Spark
+    from_sample = {
+        **sampled,
         "js_distance": 0.1,
         "population_stability_index": 1.5,  # sensitive to near-empty bins
         "tv_distance": 0.1,
         "l_infinity_distance": 0.1,
         "chi_squared_statistic": math.inf,
-        "ks_pvalue": 1.0,
         "chi_squared_pvalue": 1.0,
     }
-    assert_same(ld, sd, approx=tolerance)
-    x = sd[(sd.column_name == "x") & (sd.drift_type == "CONSECUTIVE")]
+    assert_same(ld[~continuous[0]], sd[~continuous[1]], approx=from_sample)
+    x = sd[(sd.column_name == "x") & (sd.drift_type == "CONSECUTIVE") & sd.slice_key.isna()]
     assert x.ks_pvalue.iloc[0] < 1e-6  # the drift is found from the sample
 
 

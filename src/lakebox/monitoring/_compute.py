@@ -184,6 +184,11 @@ class GroupedData:
     counts: dict[Group, dict[str, dict[Any, int]]]
     rows: dict[Group, int]
     keys: dict[str, np.ndarray]
+    # (current group, base group, column) -> exact binned counts (base, current) over
+    # sturges_edges of both sides, for engines whose ``data`` is a sample (see _spark.py)
+    binned: dict[tuple[Group, Group, str], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
     def indices(self, group: Group) -> np.ndarray | slice:
         cache = self.__dict__.setdefault("_indices", {})
@@ -520,6 +525,7 @@ def compute_metrics(
                     base_data.values(cmp.base, col, base_idx),
                     current.values(cmp.current, col, cur_idx),
                     sample_rows=info.drift_sample_rows,
+                    binned=current.binned.get((cmp.current, cmp.base, col)),
                 )
             else:
                 stats = categorical_drift(

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from lakebox.monitoring._compute import (
     ColumnPlan,
+    Comparison,
     GroupedData,
     group_data,
     load_frame,
@@ -93,6 +94,17 @@ class Frames(Protocol):
         """Aggregates per group; ``GroupedData.data`` holds the rows drift statistics use
         (every row locally; on Spark every row of groups up to ``sample_rows`` rows and a
         uniform sample of larger ones)."""
+        ...
+
+    def prepare_drift(
+        self,
+        current: GroupedData,
+        base: GroupedData | None,
+        comparisons: Sequence[Comparison],
+        plan: ColumnPlan,
+    ) -> None:
+        """Fill ``current.binned`` for comparisons whose groups ``data`` holds only a sample
+        of (nothing to do when it holds every row)."""
         ...
 
     def close(self) -> None: ...
@@ -173,6 +185,15 @@ class LocalFrames:
             by_window=by_window,
             by_model=by_model,
         )
+
+    def prepare_drift(
+        self,
+        current: GroupedData,
+        base: GroupedData | None,
+        comparisons: Sequence[Comparison],
+        plan: ColumnPlan,
+    ) -> None:
+        """Nothing to do: ``data`` holds every row."""
 
     def close(self) -> None:
         """Nothing to release: the DuckDB connection belongs to the refresh."""

@@ -377,6 +377,7 @@ def _snapshot(
                 comparisons.append(
                     Comparison(group, (prev, *group[1:]), "CONSECUTIVE", None, now, prev)
                 )
+    frames.prepare_drift(grouped, None, comparisons, plan)
     rows, drifts = compute_metrics(info, plan, grouped, None, comparisons, ends, None, {now})
     profile_rows += rows
     drift_rows += drifts
@@ -386,6 +387,7 @@ def _snapshot(
             for g in grouped.profiles
             if g[0] == now
         ]
+        frames.prepare_drift(grouped, base, cmp, plan)
         drift_rows += compute_metrics(info, plan, grouped, base, cmp, ends, None, set())[1]
     return [now]
 
@@ -454,6 +456,7 @@ def _windowed(
                     group, (p, *group[1:]), "CONSECUTIVE", granularity, ends[w], ends.get(p, w)
                 )
             )
+    frames.prepare_drift(grouped, None, comparisons, plan)
     rows, drifts = compute_metrics(
         info, plan, grouped, None, comparisons, ends, granularity, chosen
     )
@@ -465,6 +468,7 @@ def _windowed(
             for g in grouped.profiles
             if g[0] in chosen
         ]
+        frames.prepare_drift(grouped, base, cmp, plan)
         drift_rows += compute_metrics(info, plan, grouped, base, cmp, ends, granularity, set())[1]
     return chosen
 

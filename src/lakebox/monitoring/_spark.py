@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from lakebox.engines._base import TableSnapshot
@@ -50,12 +52,14 @@ from lakebox.monitoring._compute import (
     QUANTILES,
     TABLE,
     ColumnPlan,
+    Comparison,
     Group,
     GroupedData,
     group_keys,
 )
 from lakebox.monitoring._frames import Window, WindowBy
 from lakebox.monitoring._profiles import CustomMetric, parse_granularity
+from lakebox.monitoring._stats import sturges_edges
 
 if TYPE_CHECKING:
     from lakebox.engines.spark import SparkEngine
@@ -130,6 +134,8 @@ class SparkFrames:
         self.spark = self.engine.spark
         self._persisted: list[Any] = []
         self._views: list[str] = []
+        # id(GroupedData) -> (its Spark frame, its sample cap, the slicing expressions)
+        self._grouped: dict[int, tuple[Any, int, list[str]]] = {}
         # Spark column name -> the local engine's name (slice keys are "__s:<expr>")
         self._names: dict[str, str] = {}
 
@@ -204,6 +210,75 @@ class SparkFrames:
         if first.schema != second.schema:
             return None
         return first.unionByName(second)
+
+    def prepare_drift(
+        self,
+        current: GroupedData,
+        base: GroupedData | None,
+        comparisons: Sequence[Comparison],
+        plan: ColumnPlan,
+    ) -> None:
+        """Exact binned counts of numeric columns for comparisons with a sampled side: the
+        bin edges come from the exact min, max and count of both sides (``sturges_edges``,
+        as the local engine bins every row), the counts from one Spark pass per frame."""
+        from pyspark.sql import functions as F
+
+        base_data = base or current
+        sources = {id(current): self._grouped.get(id(current))}
+        sources[id(base_data)] = self._grouped.get(id(base_data))
+        # frame id -> [(request, group, column, edges)]
+        requests: dict[int, list[tuple[int, Group, str, np.ndarray]]] = defaultdict(list)
+        wanted: dict[tuple[Group, Group, str], tuple[int, int, int]] = {}
+        serial = 0
+        for cmp in comparisons:
+            cur_src, base_src = sources[id(current)], sources[id(base_data)]
+            if cur_src is None or base_src is None:
+                return
+            if cmp.current not in current.profiles or cmp.base not in base_data.profiles:
+                continue
+            sampled = (
+                current.rows.get(cmp.current, 0) > cur_src[1]
+                or base_data.rows.get(cmp.base, 0) > base_src[1]
+            )
+            if not sampled:
+                continue  # ``data`` holds both groups whole: the shared code bins every row
+            for col, kind in plan.columns.items():
+                cur_p = current.profiles[cmp.current].get(col)
+                base_p = base_data.profiles[cmp.base].get(col)
+                if kind != "numeric" or not cur_p or not base_p:
+                    continue
+                if not cur_p.get("count") or not base_p.get("count"):
+                    continue
+                edges = sturges_edges(
+                    min(cur_p["min"], base_p["min"]),
+                    max(cur_p["max"], base_p["max"]),
+                    int(cur_p["count"]) + int(base_p["count"]),
+                )
+                requests[id(base_data)].append((serial, cmp.base, col, edges))
+                requests[id(current)].append((serial + 1, cmp.current, col, edges))
+                wanted[(cmp.current, cmp.base, col)] = (serial, serial + 1, len(edges) - 1)
+                serial += 2
+        if not wanted:
+            return
+        counts: dict[int, dict[int, int]] = defaultdict(dict)
+        for source_id, reqs in requests.items():
+            frame = sources[source_id][0]  # type: ignore[index]
+            slices = sources[source_id][2]  # type: ignore[index]
+            entries = [
+                F.when(
+                    _group_condition(group, slices) & _bin_ready(col),
+                    F.struct(F.lit(r).alias("r"), _bin(col, edges).alias("b")),
+                )
+                for r, group, col, edges in reqs
+            ]
+            pairs = frame.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())))
+            for row in pairs.groupBy("col.r", "col.b").count().collect():
+                counts[row[0]][row[1]] = row[2]
+        for key, (base_req, cur_req, bins) in wanted.items():
+            current.binned[key] = (
+                np.array([counts[base_req].get(b, 0) for b in range(bins)], dtype=float),
+                np.array([counts[cur_req].get(b, 0) for b in range(bins)], dtype=float),
+            )
 
     def close(self) -> None:
         for frame in self._persisted:
@@ -314,6 +389,7 @@ class SparkFrames:
         keys_np = group_keys(data, slicing_exprs, by_window=by_window, by_model=by_model)
         grouped = GroupedData(data, dict(profiles), dict(counts), rows, keys_np)
         _exact_quantiles(grouped, plan, columns, cap)
+        self._grouped[id(grouped)] = (frame, cap, slicing_exprs)
         return grouped
 
     # ----------------------------------------------------------------- sample
@@ -370,7 +446,6 @@ class SparkFrames:
 def _exact_quantiles(grouped: GroupedData, plan: ColumnPlan, columns: list[str], cap: int) -> None:
     """Exact quantiles of the groups the driver holds whole, with DuckDB's definition
     (``sorted[floor((n - 1) * q)]``, what ``reservoir_quantile`` gives up to 16,384 rows)."""
-    import numpy as np
     import pyarrow.compute as pc
 
     numeric = [c for c in columns if plan.columns[c] == "numeric"]
@@ -393,6 +468,48 @@ def _exact_quantiles(grouped: GroupedData, plan: ColumnPlan, columns: list[str],
             present = np.sort(present)
             at = [int(np.floor((len(present) - 1) * q)) for q in QUANTILES]
             metrics["quantiles"] = [float(present[i]) for i in at]
+
+
+def _group_condition(group: Group, slicing_exprs: list[str]) -> Any:
+    """The rows of ``group`` in a frame."""
+    from pyspark.sql import functions as F
+
+    window, slice_key, slice_value, model = group
+    cond = F.lit(True)
+    if window is not None:
+        cond = cond & (F.col("__w") == F.timestamp_micros(F.lit(_micros(window))))
+    if slice_key is not None:
+        cond = cond & (F.col(f"__s{slicing_exprs.index(slice_key)}") == F.lit(slice_value))
+    if model is not None:
+        cond = cond & (F.col("__m") == F.lit(model))
+    return cond
+
+
+def _bin_ready(col: str) -> Any:
+    from pyspark.sql import functions as F
+
+    value = F.col(_q(col)).cast("double")
+    return value.isNotNull() & ~F.isnan(value)
+
+
+def _bin(col: str, edges: np.ndarray) -> Any:
+    """``numpy.histogram``'s bin of a value: ``edges[i] <= x < edges[i + 1]``, the last bin
+    closed. An estimate from the uniform width, corrected by comparing with the edges."""
+    from pyspark.sql import functions as F
+
+    x = F.col(_q(col)).cast("double")
+    bins = len(edges) - 1
+    lo, hi = float(edges[0]), float(edges[-1])
+    limits = F.array(*[F.lit(float(e)) for e in edges])
+    guess = F.floor((x - F.lit(lo)) / F.lit(hi - lo) * F.lit(bins)).cast("int")
+    guess = F.least(F.greatest(guess, F.lit(0)), F.lit(bins - 1))
+    lower = F.element_at(limits, guess + 1)
+    upper = F.element_at(limits, guess + 2)
+    return (
+        F.when(x < lower, guess - 1)
+        .when((x >= upper) & (guess < F.lit(bins - 1)), guess + 1)
+        .otherwise(guess)
+    )
 
 
 def _group_key(group: Group, index: dict[str, int]) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "concept_drift",
     "numeric_drift",
     "quality_metrics",
+    "sturges_edges",
 ]
 
 CATEGORICAL_MAX_DISTINCT = 20
@@ -88,14 +89,38 @@ def _sample(values: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return values[rng.choice(len(values), size=limit, replace=False)]
 
 
+def sturges_edges(low: float, high: float, count: int) -> np.ndarray:
+    """``numpy.histogram_bin_edges(values, bins="sturges")`` from the values' minimum, maximum
+    and count alone (what an engine that aggregates, rather than holds, the values knows).
+
+    Example:
+        >>> values = np.array([1.0, 2.0, 2.5, 7.0])
+        >>> bool((sturges_edges(1.0, 7.0, 4) == np.histogram_bin_edges(values, "sturges")).all())
+        True
+    """
+    first, last = float(low), float(high)
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    width = (float(high) - float(low)) / (np.log2(count) + 1.0)
+    bins = int(np.ceil((last - first) / width)) if width else 1
+    return np.linspace(first, last, bins + 1)
+
+
 def numeric_drift(
-    ref: np.ndarray, cur: np.ndarray, *, sample_rows: int | None = None, seed: int = 0
+    ref: np.ndarray,
+    cur: np.ndarray,
+    *,
+    sample_rows: int | None = None,
+    seed: int = 0,
+    binned: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Drift statistics of a numeric column between a baseline (``ref``) and ``cur``.
 
     KS (``scipy.stats.ks_2samp``) and Wasserstein (``scipy.stats.wasserstein_distance``) run
     on all values, or on a seeded uniform sample of ``sample_rows`` per side when a side is
-    larger (their cost grows with n; binned distances always use every row).
+    larger (their cost grows with n; binned distances always use every row). ``binned`` gives
+    the two sides' counts over :func:`sturges_edges` of every row, for callers that hold only
+    a sample of the values (the spark engine counts them where the data is).
 
     Example:
         >>> import numpy as np
@@ -123,6 +148,8 @@ def numeric_drift(
         ref_counts = np.array([np.count_nonzero(ref == k) for k in keys], dtype=float)
         cur_counts = np.array([np.count_nonzero(cur == k) for k in keys], dtype=float)
         out.update(_chi_square(ref_counts, cur_counts))
+    elif binned is not None:
+        ref_counts, cur_counts = (np.asarray(c, dtype=float) for c in binned)
     else:
         edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
         ref_counts = np.histogram(ref, edges)[0].astype(float)
