@@ -239,3 +239,33 @@ def test_spark_stream_killed_after_a_commit_restarts_exactly_once(
         assert batches == [0, 1, 2]
     finally:
         ws.close()
+
+
+@pytest.mark.spark
+def test_spark_query_stops_on_request(tmp_path, spark_session_started) -> None:
+    import threading
+    import time
+
+    ws = lakebox.Workspace(tmp_path / "ws", engine="spark", spark_master="local[2]")
+    try:
+        ws.tables.create("main.raw.events", events(0, 3))
+        results: list = []
+        runner = threading.Thread(
+            target=lambda: results.append(query(ws).run(processing_time="0.5 seconds"))
+        )
+        runner.start()
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            status = query(ws).status()
+            if status.get("last_batch_id") is not None or not runner.is_alive():
+                break
+            time.sleep(0.2)
+        assert status.get("last_batch_id") == 0 and status["state"] == "RUNNING"
+        assert status["engine"] == "spark"
+        stopped = ws.streams.stop("totals", wait=120)
+        runner.join(timeout=120)
+        assert not runner.is_alive()
+        assert stopped["state"] == "STOPPED" and results[0]["state"] == "STOPPED"
+        assert output(ws, "main.out.totals") == expected(3)
+    finally:
+        ws.close()
