@@ -3,13 +3,15 @@ OpenAPI document, with valid (positive) and invalid (negative) requests, must an
 5xx, with a status the document declares and a body that fits the declared schema.
 
 The workspace is seeded (a table, a registered model with a version, a transition request and
-a comment, a webhook, a job with a finished run, a serving endpoint, a monitor with a refresh)
-and path and id parameters are widened to also draw those real names, so GET-by-id operations
-hit real objects and not only 404s. Deletes run last. Webhook URLs are pinned to a closed
+a comment, a webhook, a job with a finished run, a serving endpoint, a monitor with a refresh).
+Each operation is fuzzed against two copies of the served document: ``pinned``, where names and
+ids are restricted to the seeded objects (and create bodies to valid ones) so valid requests
+reach real objects, and ``free``, as served, for valid and invalid requests. Responses are
+checked against the document as served. Deletes run last. Webhook URLs can only be a closed
 loopback port and the event dispatcher is off: nothing leaves this machine.
 
-Bounded: a few examples per operation and mode, no shrinking, no deadline; the whole test
-takes well under three minutes on two cores.
+Bounded: 10 requests per operation at most, derandomized, no shrinking, no deadline; about 65
+operations and 560 requests, about 1.5 minutes for the file on two busy cores.
 """
 
 from __future__ import annotations
@@ -53,12 +55,8 @@ TOKEN = "fuzz-token"
 TABLE = "main.default.customers"
 MODEL = "churn"
 ENDPOINT = "churn-ep"
-CLOSED_URL = "http://127.0.0.1:9/hook"
-ROW = {
-    "sessions": 1.0,
-    "spend": 2.0,
-    "tickets": 3,
-}  # discard port: nothing listens, nothing is sent
+CLOSED_URL = "http://127.0.0.1:9/hook"  # discard port: nothing listens, nothing is sent
+ROW = {"sessions": 1.0, "spend": 2.0, "tickets": 3}  # a valid query of the seeded model
 # (document, mode, examples) per operation; LAKEBOX_FUZZ_SCALE=10 runs a deeper search locally.
 SCALE = int(os.environ.get("LAKEBOX_FUZZ_SCALE", "1"))
 RUNS = [
@@ -139,6 +137,7 @@ def fuzz_server(tmp_path_factory):  # type: ignore[no-untyped-def]
             if state.get("result_state"):
                 break
             time.sleep(0.2)
+        assert state.get("result_state") == "SUCCESS", state  # the seeded run is a real one
     ids["run_id"] = run_id
     yield server, ids
     _conftest.stop_server(server)
