@@ -23,9 +23,13 @@ What is exact and what is estimated (the local engine makes the same kind of cho
   most ``drift_sample_rows`` rows comes whole, so its statistics equal the local engine's. A
   larger group comes as a seeded Bernoulli sample of about ``1.25 * drift_sample_rows`` rows,
   from which the shared code takes ``drift_sample_rows`` as it does locally: KS and
-  Wasserstein are then estimated as on the local engine, but binned distances (JS, PSI, TV,
-  chi-square of numeric columns) and quality metrics also come from the sample, where the
-  local engine uses every row. With ``drift_sample_rows=None`` a group comes whole up to
+  Wasserstein are then estimated as on the local engine (from a different sample). Binned
+  distances of continuous numeric columns (JS, PSI, TV, L-infinity) stay exact: the bin edges
+  come from the exact min, max and count (:func:`~lakebox.monitoring._stats.sturges_edges`,
+  numpy's Sturges edges) and Spark counts every row into them (:meth:`SparkFrames.prepare_drift`).
+  Still from the sample, where the local engine uses every row: the value counts of numeric
+  columns with at most 20 distinct values (their chi-square and distances), quality metrics
+  and concept drift. With ``drift_sample_rows=None`` a group comes whole up to
   :data:`MAX_GROUP_ROWS` rows, then sampled.
 
 The work grows across executors: the Parquet scans and partial aggregates run per file split,
@@ -220,8 +224,8 @@ class SparkFrames:
     ) -> None:
         """Exact binned counts of numeric columns for comparisons with a sampled side: the
         bin edges come from the exact min, max and count of both sides (``sturges_edges``,
-        as the local engine bins every row), the counts from one Spark pass per frame."""
-        from pyspark.sql import functions as F
+        as the local engine bins every row), the counts from one Spark pass per frame
+        (:func:`_bin_counts`)."""
 
         base_data = base or current
         sources = {id(current): self._grouped.get(id(current))}
@@ -262,17 +266,8 @@ class SparkFrames:
             return
         counts: dict[int, dict[int, int]] = defaultdict(dict)
         for source_id, reqs in requests.items():
-            frame = sources[source_id][0]  # type: ignore[index]
-            slices = sources[source_id][2]  # type: ignore[index]
-            entries = [
-                F.when(
-                    _group_condition(group, slices) & _bin_ready(col),
-                    F.struct(F.lit(r).alias("r"), _bin(col, edges).alias("b")),
-                )
-                for r, group, col, edges in reqs
-            ]
-            pairs = frame.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())))
-            for row in pairs.groupBy("col.r", "col.b").count().collect():
+            frame, _, slices = sources[source_id]  # type: ignore[misc]
+            for row in _bin_counts(self.spark, frame, reqs, slices, plan):
                 counts[row[0]][row[1]] = row[2]
         for key, (base_req, cur_req, bins) in wanted.items():
             current.binned[key] = (
@@ -470,46 +465,81 @@ def _exact_quantiles(grouped: GroupedData, plan: ColumnPlan, columns: list[str],
             metrics["quantiles"] = [float(present[i]) for i in at]
 
 
-def _group_condition(group: Group, slicing_exprs: list[str]) -> Any:
-    """The rows of ``group`` in a frame."""
+def _bin_counts(
+    spark: Any,
+    frame: Any,
+    requests: list[tuple[int, Group, str, np.ndarray]],
+    slicing_exprs: list[str],
+    plan: ColumnPlan,
+) -> list[Any]:
+    """``(request, bin, rows)`` for each request ``(id, group, column, edges)``: the rows of
+    ``group`` counted into ``numpy.histogram``'s bins (``edges[i] <= x < edges[i + 1]``, the
+    last bin closed). The requests are a small table broadcast to every task and joined on
+    the window, so the generated code stays small whatever their number."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import (
+        ArrayType,
+        DoubleType,
+        IntegerType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
 
-    window, slice_key, slice_value, model = group
-    cond = F.lit(True)
-    if window is not None:
-        cond = cond & (F.col("__w") == F.timestamp_micros(F.lit(_micros(window))))
-    if slice_key is not None:
-        cond = cond & (F.col(f"__s{slicing_exprs.index(slice_key)}") == F.lit(slice_value))
-    if model is not None:
-        cond = cond & (F.col("__m") == F.lit(model))
-    return cond
-
-
-def _bin_ready(col: str) -> Any:
-    from pyspark.sql import functions as F
-
-    value = F.col(_q(col)).cast("double")
-    return value.isNotNull() & ~F.isnan(value)
-
-
-def _bin(col: str, edges: np.ndarray) -> Any:
-    """``numpy.histogram``'s bin of a value: ``edges[i] <= x < edges[i + 1]``, the last bin
-    closed. An estimate from the uniform width, corrected by comparing with the edges."""
-    from pyspark.sql import functions as F
-
-    x = F.col(_q(col)).cast("double")
-    bins = len(edges) - 1
-    lo, hi = float(edges[0]), float(edges[-1])
-    limits = F.array(*[F.lit(float(e)) for e in edges])
-    guess = F.floor((x - F.lit(lo)) / F.lit(hi - lo) * F.lit(bins)).cast("int")
-    guess = F.least(F.greatest(guess, F.lit(0)), F.lit(bins - 1))
-    lower = F.element_at(limits, guess + 1)
-    upper = F.element_at(limits, guess + 2)
-    return (
+    numeric = [c for c in plan.columns if plan.columns[c] == "numeric" and c in frame.columns]
+    schema = StructType(
+        [
+            StructField("r", IntegerType()),
+            StructField("w", LongType()),
+            StructField("s", IntegerType()),
+            StructField("v", StringType()),
+            StructField("m", StringType()),
+            StructField("c", IntegerType()),
+            StructField("e", ArrayType(DoubleType())),
+        ]
+    )
+    table = spark.createDataFrame(
+        [
+            (
+                r,
+                -1 if group[0] is None else _micros(group[0]),
+                -1 if group[1] is None else slicing_exprs.index(group[1]),
+                group[2],
+                group[3],
+                numeric.index(col),
+                [float(e) for e in edges],
+            )
+            for r, group, col, edges in requests
+        ],
+        schema,
+    )
+    rows = frame.select(
+        F.coalesce(F.unix_micros("__w"), F.lit(-1)).alias("__wk"),
+        F.array(
+            *[F.col(f"__s{k}") for k in range(len(slicing_exprs))],
+            F.lit(None).cast("string"),
+        ).alias("__sk"),
+        F.col("__m").alias("__mk"),
+        F.array(*[F.col(_q(c)).cast("double") for c in numeric]).alias("__x"),
+    )
+    req = F.broadcast(table)
+    in_slice = F.when(req.s < 0, F.lit(True)).otherwise(F.element_at(rows.__sk, req.s + 1) == req.v)
+    in_model = F.when(req.m.isNull(), F.lit(True)).otherwise(rows.__mk == req.m)
+    joined = rows.join(req, (rows.__wk == req.w) & in_slice & in_model)
+    x = F.element_at(F.col("__x"), F.col("c") + 1)
+    bins = F.size("e") - 1
+    lo, hi = F.element_at("e", 1), F.element_at("e", -1)
+    guess = F.floor((x - lo) / (hi - lo) * bins).cast("int")
+    guess = F.least(F.greatest(guess, F.lit(0)), bins - 1)
+    lower, upper = F.element_at("e", guess + 1), F.element_at("e", guess + 2)
+    position = (
         F.when(x < lower, guess - 1)
-        .when((x >= upper) & (guess < F.lit(bins - 1)), guess + 1)
+        .when((x >= upper) & (guess < bins - 1), guess + 1)
         .otherwise(guess)
     )
+    present = joined.where(x.isNotNull() & ~F.isnan(x))
+    return list(present.groupBy("r", position.alias("b")).count().collect())
 
 
 def _group_key(group: Group, index: dict[str, int]) -> str:
