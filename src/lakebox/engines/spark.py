@@ -39,6 +39,7 @@ _TS = "__lakebox_ts"
 _SIDE = "__lakebox_side"
 _VAL = "__lakebox_val"
 _FTS = "__lakebox_fts"
+_ENT = "__lakebox_entity"
 
 
 class SparkEngine(Engine):
@@ -246,13 +247,11 @@ class SparkEngine(Engine):
         )
         try:
             rows = self.to_spark(numbered)
-            result = rows.select(_ROW)
             targets: dict[str, pa.DataType] = {}
             for i, join in enumerate(joins):
-                part, types = self._join(rows, join, i)
+                rows, types = self._join(rows, join, i)
                 targets.update(types)
-                result = result.join(part, on=_ROW, how="left")
-            table = result.orderBy(_ROW).drop(_ROW).toArrow()
+            table = rows.orderBy(_ROW).select(*[_col(n) for n in targets]).toArrow()
         except PySparkException as exc:
             raise InvalidInput(
                 f"Cannot join features: {' '.join(str(exc).split())[:800]}"
@@ -271,7 +270,6 @@ class SparkEngine(Engine):
             >>> training = engine.join_frame(spark.read.parquet("labels/"), joins)  # doctest: +SKIP
             >>> training.write.parquet("training/")  # doctest: +SKIP
         """
-        from pyspark.sql import functions as F
 
         frame = self.frame(frame)
         if _ROW in frame.columns:
@@ -287,16 +285,16 @@ class SparkEngine(Engine):
                 f"Cannot join features: column(s) {missing} are not in the input rows; "
                 f"its columns are {frame.columns}."
             )
-        # A unique id per row (not consecutive; unique is all the joins need).
-        rows = frame.withColumn(_ROW, F.monotonically_increasing_id())
-        result = rows
+        # Each join carries the input rows through (no row ids, no self-join), so the result
+        # is right whatever the input's partitioning or determinism.
+        rows = frame
         for i, join in enumerate(joins):
-            part, _ = self._join(rows, join, i)
-            result = result.join(part, on=_ROW, how="left")
-        return result.drop(_ROW)
+            rows, _ = self._join(rows, join, i)
+        return rows
 
     def _join(self, rows: Any, join: FeatureJoin, i: int) -> tuple[Any, dict[str, pa.DataType]]:
-        """One join's outputs as a DataFrame ``(_ROW, output columns...)``."""
+        """``rows`` with one join's output columns appended (every row kept, once), and the
+        Arrow type of each output."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
@@ -316,8 +314,9 @@ class SparkEngine(Engine):
         keys = [f"__k{i}_{j}" for j in range(len(join.keys))]
         values = {c: f"__v{i}_{j}" for j, c in enumerate(join.columns)}
         feature_types = {f.name: f.dataType for f in feats.schema.fields}
+        columns = list(rows.columns)
         entity_keys = [
-            F.col(ec).cast(feature_types[fc]).alias(k)
+            _col(ec).cast(feature_types[fc]).alias(k)
             for (ec, fc), k in zip(join.keys, keys, strict=True)
         ]
         feature_keys = [F.col(fc).alias(k) for (_, fc), k in zip(join.keys, keys, strict=True)]
@@ -326,10 +325,13 @@ class SparkEngine(Engine):
             not_null_keys = not_null_keys & F.col(fc).isNotNull()
 
         if ts is not None and join.entity_timestamp is not None:
+            # the input rows ride through the sort as one struct column
+            entity = F.struct(*[_col(c) for c in columns])
+            entity_type = rows.select(entity.alias(_ENT)).schema.fields[0].dataType
             entity_side = rows.select(
-                F.col(_ROW),
+                entity.alias(_ENT),
                 *entity_keys,
-                F.col(join.entity_timestamp).cast("timestamp").alias(_TS),
+                _col(join.entity_timestamp).cast("timestamp").alias(_TS),
                 F.lit(1).alias(_SIDE),
                 F.lit(None)
                 .cast(
@@ -345,7 +347,7 @@ class SparkEngine(Engine):
                 .alias(_VAL),
             )
             feature_side = feats.where(not_null_keys & F.col(ts).isNotNull()).select(
-                F.lit(None).cast("long").alias(_ROW),
+                F.lit(None).cast(entity_type).alias(_ENT),
                 *feature_keys,
                 F.col(ts).cast("timestamp").alias(_TS),
                 F.lit(0).alias(_SIDE),
@@ -374,7 +376,7 @@ class SparkEngine(Engine):
                 F.when(fresh, F.col(f"{_VAL}.{values[c]}")).alias(o)
                 for c, o in join.columns.items()
             ]
-            part = matched.select(_ROW, *outputs)
+            part = matched.select(*[F.col(_ENT)[c].alias(c) for c in columns], *outputs)
         else:
             picked = feats.where(not_null_keys).select(
                 *feature_keys,
@@ -391,9 +393,12 @@ class SparkEngine(Engine):
             else:
                 picked = picked.dropDuplicates(keys)
             part = (
-                rows.select(F.col(_ROW), *entity_keys)
+                rows.select(*[_col(c) for c in columns], *entity_keys)
                 .join(picked, on=keys, how="left")
-                .select(_ROW, *[F.col(values[c]).alias(o) for c, o in join.columns.items()])
+                .select(
+                    *[_col(c) for c in columns],
+                    *[F.col(values[c]).alias(o) for c, o in join.columns.items()],
+                )
             )
         types = {o: _arrow_type(source_schema.field(c).type) for c, o in join.columns.items()}
         for column, output in join.columns.items():
@@ -462,6 +467,13 @@ class SparkEngine(Engine):
             {k: _cast(examples.column(k), data.schema.field(k).type)[i].as_py() for k in keys}
             for i in range(examples.num_rows)
         ]
+
+
+def _col(name: str) -> Any:
+    """A column by its exact name (dots and backticks in names taken literally)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def is_spark_frame(data: Any) -> bool:
