@@ -45,9 +45,12 @@ def ui_server(demo_home: Path, lakebox_session_server: Callable[..., Any]) -> An
     return lakebox_session_server(home=demo_home, token=UI_TOKEN)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """Headless Chromium from the machine (no Playwright browser download)."""
+    """Headless Chromium from the machine (no Playwright browser download).
+
+    One per test: Playwright's sync API keeps an asyncio loop running in this thread while it
+    is started, and code under test that calls ``asyncio.run`` must not see it afterwards."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
