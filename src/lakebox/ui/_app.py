@@ -74,9 +74,7 @@ def build_router(ws: Workspace) -> APIRouter:
         return render(request, "login.html", {"next": _safe_next(next), "failed": False})
 
     @pages.post("/login", dependencies=[Depends(require_csrf)])
-    def login(
-        request: Request, token: str = Form(""), next: str = Form("/ui/")
-    ) -> Response:
+    def login(request: Request, token: str = Form(""), next: str = Form("/ui/")) -> Response:
         expected: str | None = request.app.state.token
         if expected and not hmac.compare_digest(token.encode(), expected.encode()):
             return render(
