@@ -11,7 +11,7 @@ every model. Baseline groups have ``window_start`` None.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -343,11 +343,12 @@ def _group_by(keys: list[str], by_model: bool) -> str:
     return "GROUP BY GROUPING SETS (" + ", ".join(f"({', '.join(s)})" for s in sets) + ")"
 
 
-def _custom_metric_error(
-    con: duckdb.DuckDBPyConnection, exc: Exception, custom: list[CustomMetric], plan: ColumnPlan
-) -> InvalidInput:
-    """Find which custom metric broke the aggregate query, and say so."""
-    text = str(exc).splitlines()[0]
+def custom_metric_probes(
+    custom: list[CustomMetric], plan: ColumnPlan, quote: Callable[[str], str]
+) -> Iterator[tuple[CustomMetric, str | None, str]]:
+    """Each aggregate custom metric's expression, once per input column it applies to (once
+    without a column when it has none): what an engine runs alone, after the profile query
+    failed, to name the metric that broke it. ``quote`` is the engine's identifier quoting."""
     for metric in custom:
         if metric.type != "aggregate":
             continue
@@ -355,15 +356,24 @@ def _custom_metric_error(
         for col in cols:
             expr = metric.definition
             if col is not None:
-                expr = expr.replace("{{input_column}}", _quote(col))
-            try:
-                con.sql(f"SELECT ({expr})::DOUBLE FROM __d LIMIT 0").to_arrow_table()
-            except duckdb.Error as bad:
-                where = f" on column {col!r}" if col else ""
-                return InvalidInput(
-                    f"Custom metric {metric.name!r} ({metric.definition!r}) is not valid SQL"
-                    f"{where}: {str(bad).splitlines()[0]}"
-                )
+                expr = expr.replace("{{input_column}}", quote(col))
+            yield metric, col, expr
+
+
+def _custom_metric_error(
+    con: duckdb.DuckDBPyConnection, exc: Exception, custom: list[CustomMetric], plan: ColumnPlan
+) -> InvalidInput:
+    """Find which custom metric broke the aggregate query, and say so."""
+    text = str(exc).splitlines()[0]
+    for metric, col, expr in custom_metric_probes(custom, plan, _quote):
+        try:
+            con.sql(f"SELECT ({expr})::DOUBLE FROM __d LIMIT 0").to_arrow_table()
+        except duckdb.Error as bad:
+            where = f" on column {col!r}" if col else ""
+            return InvalidInput(
+                f"Custom metric {metric.name!r} ({metric.definition!r}) is not valid SQL"
+                f"{where}: {str(bad).splitlines()[0]}"
+            )
     return InvalidInput(f"The profile query failed: {text}")
 
 

@@ -59,6 +59,7 @@ from lakebox.monitoring._compute import (
     Comparison,
     Group,
     GroupedData,
+    custom_metric_probes,
     group_keys,
 )
 from lakebox.monitoring._frames import Window, WindowBy
@@ -612,20 +613,13 @@ def _custom_metric_error(
     """Find which custom metric broke the aggregate query, and say so."""
     from pyspark.errors import PySparkException
 
-    for metric in custom:
-        if metric.type != "aggregate":
-            continue
-        cols: list[str | None] = [c for c in metric.input_columns if c in plan.columns] or [None]
-        for col in cols:
-            expr = metric.definition
-            if col is not None:
-                expr = expr.replace("{{input_column}}", _q(col))
-            try:
-                spark.sql(f"SELECT CAST(({expr}) AS DOUBLE) FROM {view} LIMIT 0").schema  # noqa: B018
-            except PySparkException as bad:
-                where = f" on column {col!r}" if col else ""
-                return InvalidInput(
-                    f"Custom metric {metric.name!r} ({metric.definition!r}) is not valid Spark "
-                    f"SQL{where}: {_first_line(bad)}"
-                )
+    for metric, col, expr in custom_metric_probes(custom, plan, _q):
+        try:
+            spark.sql(f"SELECT CAST(({expr}) AS DOUBLE) FROM {view} LIMIT 0").schema  # noqa: B018
+        except PySparkException as bad:
+            where = f" on column {col!r}" if col else ""
+            return InvalidInput(
+                f"Custom metric {metric.name!r} ({metric.definition!r}) is not valid Spark "
+                f"SQL{where}: {_first_line(bad)}"
+            )
     return InvalidInput(f"The profile query failed on Spark: {_first_line(exc)}")
