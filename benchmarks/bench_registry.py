@@ -46,6 +46,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start_receiver(out: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """The signed-webhook receiver process on a free loopback port, writing calls to ``out``."""
+    port = _free_port()
+    receiver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lakebox.events._receiver",
+            "--port",
+            str(port),
+            "--out",
+            str(out),
+            "--secret",
+            "s",
+        ]
+    )
+    return receiver, port, out
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -74,21 +93,7 @@ def latency(bench: Bench, root: Path, poll: float, *, source: str) -> None:
     ws = lakebox.Workspace(root / f"lat-{source}-{poll}")
     client = MlflowClient(tracking_uri=ws.tracking_uri, registry_uri=ws.registry_uri)
     _model(client, root, "bench")
-    port = _free_port()
-    out = root / f"received-{source}-{poll}.jsonl"
-    receiver = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lakebox.events._receiver",
-            "--port",
-            str(port),
-            "--out",
-            str(out),
-            "--secret",
-            "s",
-        ]
-    )
+    receiver, port, out = _start_receiver(root / f"received-{source}-{poll}.jsonl")
     env = {**os.environ, "LAKEBOX_HOME": str(ws.home)}
     worker = subprocess.Popen(
         [sys.executable, "-m", "lakebox", "worker", "--poll-interval", str(poll)],
@@ -141,21 +146,7 @@ def capacity(bench: Bench, root: Path) -> None:
     """How many deliveries per second one `lakebox worker` sustains to one webhook (events
     queued first, then drained), to a receiver process on loopback."""
     ws = lakebox.Workspace(root / "capacity")
-    port = _free_port()
-    out = root / "received-capacity.jsonl"
-    receiver = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lakebox.events._receiver",
-            "--port",
-            str(port),
-            "--out",
-            str(out),
-            "--secret",
-            "s",
-        ]
-    )
+    receiver, port, out = _start_receiver(root / "received-capacity.jsonl")
     ws.webhooks.create(
         ["COMMENT_CREATED"], http_url_spec={"url": f"http://127.0.0.1:{port}/hook", "secret": "s"}
     )
