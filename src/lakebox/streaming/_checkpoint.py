@@ -21,7 +21,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 
 from lakebox.errors import Conflict, InvalidInput
 
-__all__ = ["Checkpoint", "write_json"]
+__all__ = ["Checkpoint", "status_record", "write_json"]
 
 KEEP_STATES = 3
 
@@ -184,3 +185,44 @@ def _describe(part: Any) -> str:
     kind = part.get("kind", "?")
     target = part.get("table") or part.get("path") or part.get("function") or ""
     return f"{kind} {target}".strip()
+
+
+def status_record(
+    query: Any,
+    state: str,
+    *,
+    trigger: Any,
+    started_at: datetime,
+    last_batch_id: int | None,
+    watermark: Any,
+    bad_files: int,
+    message: str | None,
+    progress: Mapping[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``status.json`` record of a running query, whichever runner (local or Spark) runs
+    it: ``ws.streams`` reads this one shape. ``progress`` holds the last batch's numbers;
+    ``extra`` keys (e.g. ``engine``) follow ``state``."""
+    status = {
+        "name": query.name,
+        "id": query.id,
+        "pid": os.getpid(),
+        "state": state,
+        **extra,
+        "trigger": trigger,
+        "source": query.stream.source.describe(),
+        "sink": query.sink.describe(),
+        "started_at": started_at.isoformat(),
+        "updated_at": datetime.now(timezone.utc).isoformat(),
+        "last_batch_id": last_batch_id,
+        "watermark": watermark,
+        "bad_files": bad_files,
+        "message": message,
+        "input_rows": None,
+        "output_rows": None,
+        "batch_duration_ms": None,
+        "processed_rows_per_second": None,
+        "input_rows_per_second": None,
+    }
+    status.update(progress)
+    return status

@@ -10,7 +10,6 @@ already committed, so the output holds every row once.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakebox.errors import InvalidInput, LakeboxError
-from lakebox.streaming._checkpoint import Checkpoint
+from lakebox.streaming._checkpoint import Checkpoint, status_record
 from lakebox.streaming._ops import (
     Context,
     Dedup,
@@ -429,28 +428,17 @@ class _Runner:
         return previous
 
     def write_status(self, state: str, *, message: str | None = None) -> None:
-        source = self.q.stream.source
-        status = {
-            "name": self.q.name,
-            "id": self.q.id,
-            "pid": os.getpid(),
-            "state": state,
-            "trigger": self.trigger,
-            "source": source.describe(),
-            "sink": self.q.sink.describe(),
-            "started_at": self.started_at.isoformat(),
-            "updated_at": datetime.now(timezone.utc).isoformat(),
-            "last_batch_id": self.last_commit,
-            "watermark": _show_time(self.watermark, self.time_unit),
-            "bad_files": getattr(source, "bad_files", 0),
-            "message": message,
-            "input_rows": None,
-            "output_rows": None,
-            "batch_duration_ms": None,
-            "processed_rows_per_second": None,
-            "input_rows_per_second": None,
-        }
-        status.update(self.progress)
+        status = status_record(
+            self.q,
+            state,
+            trigger=self.trigger,
+            started_at=self.started_at,
+            last_batch_id=self.last_commit,
+            watermark=_show_time(self.watermark, self.time_unit),
+            bad_files=getattr(self.q.stream.source, "bad_files", 0),
+            message=message,
+            progress=self.progress,
+        )
         self.ckpt.write_status(status)
         self.q.last_progress = status
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from deltalake import CommitProperties, Transaction
 from deltalake.exceptions import CommitFailedError
 
 from lakebox.errors import Conflict, LakeboxError, SchemaMismatch
-from lakebox.streaming._checkpoint import write_json
+from lakebox.streaming._checkpoint import status_record, write_json
 from lakebox.streaming._ops import Context, Map
 from lakebox.streaming._sinks import COMMIT_RETRIES, DeltaSink, ForeachBatchSink
 from lakebox.streaming._sources import DeltaSource
@@ -264,28 +263,18 @@ class _Handler:
 
     def write_status(self, state: str, *, message: str | None = None) -> None:
         q = self.q
-        status = {
-            "name": q.name,
-            "id": q.id,
-            "pid": os.getpid(),
-            "state": state,
-            "engine": "spark",
-            "trigger": self.trigger,
-            "source": q.stream.source.describe(),
-            "sink": q.sink.describe(),
-            "started_at": self.started_at.isoformat(),
-            "updated_at": datetime.now(timezone.utc).isoformat(),
-            "last_batch_id": self.last_batch,
-            "watermark": None,
-            "bad_files": 0,
-            "message": message,
-            "input_rows": None,
-            "output_rows": None,
-            "batch_duration_ms": None,
-            "processed_rows_per_second": None,
-            "input_rows_per_second": None,
-        }
-        status.update(self.progress)
+        status = status_record(
+            q,
+            state,
+            engine="spark",
+            trigger=self.trigger,
+            started_at=self.started_at,
+            last_batch_id=self.last_batch,
+            watermark=None,
+            bad_files=0,
+            message=message,
+            progress=self.progress,
+        )
         q.checkpoint.write_status(status)
         q.last_progress = status
 
